@@ -1,0 +1,88 @@
+"""The one small interface every hypervisor backend implements.
+
+Libcloud's ``NodeDriver`` / NAPALM's ``NetworkDriver`` shape: the operations
+both kinds share, typed in and out (models, never raw dicts or XML). A feature
+only one backend has gets an ``ex_`` name on that driver, not a stub here.
+Drivers take a ready transport (a ``virConnect``, a ``ProxmoxAPI``) so tests
+hand them a real test backend without patching.
+"""
+
+from __future__ import annotations
+
+import abc
+import ipaddress
+
+from ipsinfra.models import IPAddress, Node, NodeFacts, Vds, VdsSpec
+
+
+class HypervisorDriver(abc.ABC):
+    """Operations on one hypervisor node. Errors are ``ipsinfra.errors`` types.
+
+    Every method that changes something raises rather than half-succeeding
+    silently; a timeout raises :class:`ipsinfra.errors.OperationTimeout`.
+    """
+
+    node: Node
+
+    # --- reading -------------------------------------------------------
+    @abc.abstractmethod
+    def list_vds(self) -> list[Vds]:
+        """Every VDS on the node with state, vCPUs, cpuset, memory, autostart,
+        VNC and MACs, in a bounded number of backend calls whatever the count."""
+
+    @abc.abstractmethod
+    def get_vds(self, name: str) -> Vds:
+        """One VDS by house name. Raises VdsNotFound."""
+
+    @abc.abstractmethod
+    def node_facts(self) -> NodeFacts:
+        """Hostname, CPU count, memory and boot identity where the backend has them."""
+
+    # --- changing ------------------------------------------------------
+    @abc.abstractmethod
+    def define(self, spec: VdsSpec, *, start: bool = False) -> Vds:
+        """Create a VDS from a spec. Raises AlreadyExists, InvalidInput."""
+
+    @abc.abstractmethod
+    def start(self, name: str) -> Vds: ...
+
+    @abc.abstractmethod
+    def stop(self, name: str, *, timeout: float = 60.0, force: bool = True) -> Vds:
+        """Graceful shutdown; after ``timeout`` seconds a forced one when ``force``
+        (else OperationTimeout)."""
+
+    @abc.abstractmethod
+    def set_autostart(self, name: str, enabled: bool) -> Vds: ...
+
+    @abc.abstractmethod
+    def set_vcpus(self, name: str, vcpus: int, *, cpuset: str | None = None) -> Vds:
+        """Set the configured vCPU count (and affinity); takes effect at next boot
+        where the backend cannot hot-plug."""
+
+    @abc.abstractmethod
+    def rename(self, name: str, new_name: str) -> Vds: ...
+
+    @abc.abstractmethod
+    def set_vnc_listen(self, name: str, address: IPAddress) -> Vds: ...
+
+    @abc.abstractmethod
+    def set_password(self, name: str, user: str, password: str) -> None:
+        """Set a guest user's password (guest agent or cloud-init). The password
+        never appears in a log, journal or exception."""
+
+    @abc.abstractmethod
+    def migrate(
+        self, name: str, target: HypervisorDriver, *, live: bool = True, new_name: str | None = None
+    ) -> Vds:
+        """Move the VDS to ``target``'s node; returns it as the target reports it."""
+
+    @abc.abstractmethod
+    def delete(self, name: str) -> None:
+        """Remove a (stopped) VDS and its definition."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the transport."""
+
+
+def parse_ip(value: str) -> IPAddress:
+    return ipaddress.ip_address(value)

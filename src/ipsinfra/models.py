@@ -1,0 +1,396 @@
+"""The things the house rules talk about, as pydantic v2 models.
+
+Values (names, addresses, specs) are frozen. Invalid values fail at the
+boundary: use :func:`build` (or the ``load`` functions built on it) to get an
+:class:`ipsinfra.errors.InvalidInput` that names the field and the value
+instead of pydantic's multi-line report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import ipaddress
+import re
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from ipsinfra.errors import InvalidInput
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+CPUSET_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+# A DNS label-ish identifier: node, site, switch and client ids.
+IDENT_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+
+class Frozen(BaseModel):
+    """Base of value models: immutable, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class Mutable(BaseModel):
+    """Base of records whose state changes (a VDS's state, a port's MACs)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def normalize_mac(value: str) -> str:
+    """Return ``aa:bb:cc:dd:ee:ff`` for any common MAC spelling.
+
+    >>> normalize_mac("AABB.CCDD.EEFF")
+    'aa:bb:cc:dd:ee:ff'
+    """
+    hexdigits = re.sub(r"[^0-9A-Fa-f]", "", value)
+    if len(hexdigits) != 12 or not re.fullmatch(r"[0-9A-Fa-f:.\- ]+", value.strip()):
+        raise ValueError(f"not a MAC address: {value!r}")
+    hexdigits = hexdigits.lower()
+    return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
+
+
+def parse_cpuset(cpuset: str) -> set[int]:
+    """The CPUs a cpuset string names: ``"1-3,8"`` -> ``{1, 2, 3, 8}``."""
+    if not CPUSET_RE.fullmatch(cpuset):
+        raise ValueError(f"not a cpuset: {cpuset!r}")
+    cpus: set[int] = set()
+    for part in cpuset.split(","):
+        lo, _, hi = part.partition("-")
+        first, last = int(lo), int(hi or lo)
+        if last < first:
+            raise ValueError(f"not a cpuset: {cpuset!r} (range {part} runs backwards)")
+        cpus.update(range(first, last + 1))
+    return cpus
+
+
+class HypervisorKind(enum.StrEnum):
+    LIBVIRT = "libvirt"
+    PROXMOX = "proxmox"
+
+
+class VdsState(enum.StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+    PAUSED = "paused"
+    STARTING = "starting"
+    MIGRATING = "migrating"
+    BACKUP = "backup"
+    CRASHED = "crashed"
+    UNKNOWN = "unknown"
+
+    @property
+    def transitional(self) -> bool:
+        """States worth a short recheck rather than an alarm (§5.2)."""
+        return self in {VdsState.STARTING, VdsState.MIGRATING, VdsState.BACKUP}
+
+
+class SecretRef(Frozen):
+    """Where a secret comes from; never the secret itself.
+
+    Exactly one of ``env`` (an environment variable's name) or ``file`` (a path
+    whose first line is the secret; ansible-vault decrypts to such files).
+    """
+
+    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    file: str | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret reference needs exactly one of 'env' or 'file'")
+
+    def resolve(self) -> str:
+        """Read the secret now. Raises InvalidInput naming the reference (not the value)."""
+        import os
+        from pathlib import Path
+
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise InvalidInput(f"secret: environment variable {self.env!r} is not set")
+            return value
+        assert self.file is not None
+        path = Path(self.file).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"secret: file {self.file!r} cannot be read: {exc.strerror}") from None
+        value = text.splitlines()[0].strip() if text.strip() else ""
+        if not value:
+            raise InvalidInput(f"secret: file {self.file!r} is empty")
+        return value
+
+
+class Site(Frozen):
+    """A site: one datacenter (DC) where the provider has equipment."""
+
+    name: str = Field(pattern=IDENT_RE)
+    dc: str = Field(min_length=1, description="the datacenter's name")
+    location: str = ""
+    own_network: bool = Field(
+        default=False, description="our own network (Moscow): write to Spamhaus directly (§7.2)"
+    )
+    dc_abuse_email: str | None = None
+    dc_reaction_hours: int | None = Field(default=None, ge=1, le=24 * 14)
+
+
+class Node(Frozen):
+    """A hypervisor node."""
+
+    name: str = Field(pattern=IDENT_RE, description="our name, equal to the DC's (§4.4)")
+    dc_name: str | None = Field(default=None, description="the DC's name when it has one")
+    site: str = Field(pattern=IDENT_RE)
+    main_ip: IPAddress
+    kind: HypervisorKind
+    uri: str = Field(min_length=1, description="libvirt URI or Proxmox API host[:port]")
+    pve_node: str | None = Field(default=None, description="node name inside the PVE cluster")
+    cpus: int = Field(ge=1, le=4096)
+    memory_mib: int | None = Field(default=None, ge=1)
+    bridge: str = "br0"
+    gateway: IPAddress | None = None
+    vnc_listen: IPAddress | None = Field(
+        default=None, description="VNC listen address; the main IP when unset"
+    )
+    ip_pool: list[IPAddress] = Field(default_factory=list, description="free IPs for new VDS")
+    ssh_host: str | None = None
+    ssh_port: int = Field(default=22, ge=1, le=65535)
+    api_user: str | None = None
+    api_token_id: str | None = None
+    secret: SecretRef | None = None
+    ca_file: str | None = None
+    verify_tls: bool = True
+
+    @property
+    def vnc_address(self) -> IPAddress:
+        return self.vnc_listen or self.main_ip
+
+
+class Disk(Frozen):
+    name: str = Field(default="disk0", min_length=1)
+    size_gib: int = Field(ge=1, le=65536)
+    storage: str | None = None
+
+
+class Nic(Frozen):
+    mac: str
+    bridge: str | None = None
+    model: str = "virtio"
+
+    @field_validator("mac", mode="before")
+    @classmethod
+    def _mac(cls, v: Any) -> str:
+        return normalize_mac(str(v))
+
+
+class Vds(Mutable):
+    """A VDS (VPS) as the inventory records it or a hypervisor reports it."""
+
+    name: str = Field(min_length=1, description="house name VPS<order>(<a>.<b>) (§8.5)")
+    order: int | None = Field(default=None, ge=1)
+    node: str = Field(pattern=IDENT_RE)
+    vcpus: int = Field(ge=1, le=4096)
+    cpuset: str | None = None
+    memory_mib: int = Field(ge=16)
+    disks: list[Disk] = Field(default_factory=list)
+    ips: list[IPAddress] = Field(default_factory=list)
+    nics: list[Nic] = Field(default_factory=list)
+    vnc_listen: IPAddress | None = None
+    vnc_port: int | None = Field(default=None, ge=-1, le=65535)
+    autostart: bool = False
+    state: VdsState = VdsState.UNKNOWN
+    client: str | None = None
+    os: str | None = None
+    arch: str | None = None
+    install_type: str | None = None
+    panel: str | None = None
+    comment: str = ""
+    activated: dt.date | None = None
+    trial_end: dt.date | None = None
+    blocked: bool = False
+    blocked_reason: str | None = None
+    cancelled: bool = False
+    backend_id: str | None = Field(default=None, description="vmid or libvirt UUID")
+
+    @field_validator("cpuset")
+    @classmethod
+    def _cpuset(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_cpuset(v)
+        return v
+
+    @property
+    def macs(self) -> list[str]:
+        return [nic.mac for nic in self.nics]
+
+    @property
+    def should_run(self) -> bool:
+        """§5.2: autostart on, not blocked, not cancelled (trial expiry is the audit's call)."""
+        return self.autostart and not self.blocked and not self.cancelled
+
+
+class VdsSpec(Frozen):
+    """What to create: the input of ``HypervisorDriver.define``."""
+
+    name: str = Field(min_length=1)
+    vcpus: int = Field(ge=1, le=4096)
+    cpuset: str | None = None
+    memory_mib: int = Field(ge=16)
+    disks: list[Disk] = Field(default_factory=list)
+    nics: list[Nic] = Field(default_factory=list)
+    ips: list[IPAddress] = Field(default_factory=list)
+    vnc_listen: IPAddress | None = None
+    autostart: bool = False
+    description: str = ""
+    os: str | None = None
+    arch: str = "x86_64"
+
+    @field_validator("cpuset")
+    @classmethod
+    def _cpuset(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_cpuset(v)
+        return v
+
+
+class Client(Frozen):
+    id: str = Field(pattern=IDENT_RE)
+    name: str = Field(min_length=1)
+    address: str = ""
+    email: str | None = None
+    activated: dt.date | None = None
+    services: int = Field(default=1, ge=0)
+
+
+class Order(Frozen):
+    """An order as sales hands it over (§8.1-8.4)."""
+
+    number: int = Field(ge=1)
+    client: str = Field(pattern=IDENT_RE)
+    node: str = Field(pattern=IDENT_RE)
+    vcpus: int = Field(ge=1, le=4096)
+    memory_mib: int = Field(ge=16)
+    disk_gib: int = Field(ge=1)
+    ips: int = Field(default=1, ge=0, le=256)
+    os: str = Field(min_length=1)
+    arch: str = "x86_64"
+    install_type: str = "template"
+    panel: str | None = None
+    comment: str = ""
+    trial: bool = False
+
+    @field_validator("number", mode="before")
+    @classmethod
+    def _number(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.isdigit():
+            raise ValueError(f"an order number is digits only, got {v!r}")
+        return v
+
+
+class Switch(Frozen):
+    name: str = Field(pattern=IDENT_RE)
+    site: str = Field(pattern=IDENT_RE)
+    host: str = Field(min_length=1, description="management address")
+    port: int = Field(default=22, ge=1, le=65535)
+    platform: str = Field(min_length=1, description="netmiko device_type, e.g. cisco_ios")
+    username: str = "admin"
+    secret: SecretRef | None = None
+
+
+class SwitchPort(Mutable):
+    switch: str = Field(pattern=IDENT_RE)
+    port: str = Field(min_length=1)
+    description: str = ""
+    macs: list[str] = Field(default_factory=list)
+    server: str | None = None
+    uplink: bool = False
+
+    @field_validator("macs", mode="before")
+    @classmethod
+    def _macs(cls, v: Any) -> Any:
+        return [normalize_mac(str(m)) for m in v] if isinstance(v, list) else v
+
+
+class DedicatedServer(Frozen):
+    name: str = Field(min_length=1)
+    dc_name: str | None = None
+    site: str = Field(pattern=IDENT_RE)
+    ips: list[IPAddress] = Field(default_factory=list)
+    macs: list[str] = Field(default_factory=list)
+    switch: str | None = None
+    port: str | None = None
+    client: str | None = None
+    activated: dt.date | None = None
+    blocked: bool = False
+
+    @field_validator("macs", mode="before")
+    @classmethod
+    def _macs(cls, v: Any) -> Any:
+        return [normalize_mac(str(m)) for m in v] if isinstance(v, list) else v
+
+
+class NodeFacts(Frozen):
+    """What a node says about itself."""
+
+    node: str
+    hostname: str | None = None
+    main_ip: IPAddress | None = None
+    cpus: int | None = None
+    memory_mib: int | None = None
+    boot_id: str | None = None
+    boot_time: dt.datetime | None = None
+    uptime_s: float | None = None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def describe_validation_error(exc: ValidationError, where: str = "") -> str:
+    """One line per problem: ``where.field: value 'x': reason``."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(value)"
+        field = f"{where}.{loc}" if where else loc
+        value = err.get("input")
+        shown = value if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"{field}: value {shown!r}: {msg}")
+    return "; ".join(lines)
+
+
+def build(model: type[M], data: Any, where: str = "") -> M:
+    """Validate ``data`` into ``model`` or raise InvalidInput naming field and value."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc, where or model.__name__)) from None
+
+
+__all__ = [
+    "Annotated",
+    "Client",
+    "DedicatedServer",
+    "Disk",
+    "HypervisorKind",
+    "IPAddress",
+    "Nic",
+    "Node",
+    "NodeFacts",
+    "Order",
+    "SecretRef",
+    "Site",
+    "Switch",
+    "SwitchPort",
+    "Vds",
+    "VdsSpec",
+    "VdsState",
+    "build",
+    "describe_validation_error",
+    "normalize_mac",
+    "parse_cpuset",
+]
