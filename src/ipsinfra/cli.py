@@ -1,0 +1,225 @@
+"""The ``ipsinfra`` command line.
+
+Exit codes: 0 done, 1 the operation failed or found problems, 2 bad input
+(a one-line error naming the field and the value; nothing was changed).
+``--json`` gives machines a stable document; people get tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ipsinfra import naming, passwords
+from ipsinfra.errors import Conflict, InvalidInput, IpsinfraError, NotFound, TargetProofFailed
+
+app = typer.Typer(
+    name="ipsinfra",
+    help="A hosting provider's support rules as code (see RULES.md section numbers).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+journal_app = typer.Typer(help="The append-only action journal (§11.6).", no_args_is_help=True)
+inventory_app = typer.Typer(help="The fleet as the inventory describes it.", no_args_is_help=True)
+app.add_typer(journal_app, name="journal")
+app.add_typer(inventory_app, name="inventory")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+DEFAULT_INVENTORY = Path("inventory/example")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+InventoryOpt = Annotated[
+    Path, typer.Option("--inventory", "-i", help="Inventory directory (Ansible YAML).")
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    err.print(f"ipsinfra: error: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
+    if as_json:
+        out.print_json(json.dumps(data, default=str))
+    else:
+        render()
+
+
+@app.command("name")
+def name_cmd(
+    order: Annotated[str, typer.Option(help="Order number.")],
+    node_ip: Annotated[str, typer.Option(help="The node's main IPv4 address.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the §8.5 house name (and the Proxmox-safe twin)."""
+    house = naming.vps_name(order, node_ip)
+    data = {"name": house, "pve_name": naming.pve_safe_name(house)}
+    emit(data, as_json, lambda: out.print(f"{house}\t{data['pve_name']}", markup=False, highlight=False))
+
+
+@app.command("password")
+def password_cmd(
+    length: Annotated[int, typer.Option(help="Length, 12-128.")] = 20,
+    check: Annotated[
+        bool, typer.Option("--check", help="Read a password on stdin and say what is wrong with it.")
+    ] = False,
+    order: Annotated[str | None, typer.Option(help="With --check: the order number.")] = None,
+    name: Annotated[str | None, typer.Option(help="With --check: the VDS name.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Generate a §4.8 password, or --check one read from stdin (never from argv)."""
+    if not check:
+        pw = passwords.generate(length)
+        emit({"password": pw}, as_json, lambda: out.print(pw, markup=False, highlight=False))
+        return
+    candidate = sys.stdin.readline().rstrip("\n")
+    found = passwords.problems(candidate, name=name, order=order)
+    if as_json:
+        out.print_json(json.dumps({"acceptable": not found, "problems": found}))
+    else:
+        for p in found:
+            out.print(f"- {p}", markup=False)
+        out.print("acceptable" if not found else "refused (§4.8)")
+    if found:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@inventory_app.command("show")
+def inventory_show(inventory: InventoryOpt = DEFAULT_INVENTORY, as_json: JsonOpt = False) -> None:
+    """Load the inventory and print the fleet: sites, nodes, VDS, switches."""
+    from ipsinfra import inventory as inv
+
+    fleet = inv.load(inventory)
+    print_fleet(fleet, as_json)
+
+
+def print_fleet(fleet: Any, as_json: bool) -> None:
+    if as_json:
+        out.print_json(fleet.model_dump_json())
+        return
+    nodes = Table(title="Nodes")
+    for col in ("node", "site", "kind", "main IP", "CPUs", "VDS"):
+        nodes.add_column(col)
+    for node in fleet.nodes.values():
+        nodes.add_row(
+            node.name, node.site, node.kind.value, str(node.main_ip), str(node.cpus),
+            str(len(fleet.vds_on(node.name))),
+        )
+    out.print(nodes)
+    vds = Table(title="VDS")
+    for col in ("name", "node", "vCPUs", "cpuset", "MiB", "IPs", "autostart", "client", "flags"):
+        vds.add_column(col)
+    for v in fleet.vds.values():
+        flags = ",".join(
+            f for f, on in (("blocked", v.blocked), ("cancelled", v.cancelled), ("trial", v.trial_end)) if on
+        )
+        vds.add_row(
+            v.name, v.node, str(v.vcpus), v.cpuset or "", str(v.memory_mib),
+            " ".join(str(ip) for ip in v.ips), "yes" if v.autostart else "no", v.client or "", flags,
+        )
+    out.print(vds)
+    if fleet.switches:
+        sw = Table(title="Switches")
+        for col in ("switch", "site", "platform", "host"):
+            sw.add_column(col)
+        for s in fleet.switches.values():
+            sw.add_row(s.name, s.site, s.platform, f"{s.host}:{s.port}")
+        out.print(sw)
+
+
+@journal_app.command("verify")
+def journal_verify(
+    url: Annotated[str | None, typer.Option(help="Journal URL or SQLite path.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the hash chain: an edited or deleted line is reported."""
+    from ipsinfra.journal import Journal, default_journal_url
+
+    with Journal(url or default_journal_url()) as journal:
+        report = journal.verify()
+    data = {"ok": report.ok, "checked": report.checked, "problems": report.problems}
+    def render() -> None:
+        for p in report.problems:
+            out.print(f"- {p}", markup=False)
+        out.print(f"{report.checked} lines checked: " + ("chain intact" if report.ok else "TAMPERED"))
+    emit(data, as_json, render)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@journal_app.command("list")
+def journal_list(
+    url: Annotated[str | None, typer.Option(help="Journal URL or SQLite path.")] = None,
+    target: Annotated[str | None, typer.Option(help="Only this target.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many lines, newest last.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print journal lines."""
+    from ipsinfra.journal import Journal, default_journal_url
+
+    with Journal(url or default_journal_url()) as journal:
+        entries = journal.entries(target=target)[-limit:]
+    def render() -> None:
+        table = Table()
+        for col in ("seq", "time", "actor", "action", "target", "result", "detail"):
+            table.add_column(col)
+        for e in entries:
+            table.add_row(str(e.seq), str(e.ts), e.actor, e.action, e.target, e.result, e.detail)
+        out.print(table)
+    emit([e.model_dump(mode="json") for e in entries], as_json, render)
+
+
+@app.command("demo")
+def demo_cmd(inventory: InventoryOpt = DEFAULT_INVENTORY, as_json: JsonOpt = False) -> None:
+    """The main job on the embedded lab (until the audit lands: load and print the fleet)."""
+    from ipsinfra import inventory as inv
+
+    print_fleet(inv.load(inventory), as_json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; maps ipsinfra's errors to exit codes and one-line messages."""
+    try:
+        rv = app(args=argv, prog_name="ipsinfra", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except (InvalidInput, NotFound, Conflict, TargetProofFailed) as exc:
+        _one_line(exc)
+        return EXIT_BAD_INPUT
+    except IpsinfraError as exc:
+        _one_line(exc)
+        return EXIT_FAILED
+    except typer.Abort:
+        return 130
+    except typer.TyperException as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            _one_line(exc)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+    return rv if isinstance(rv, int) else EXIT_OK
+
+
+def _one_line(exc: BaseException) -> None:
+    text = " ".join(str(exc).split())
+    err.print(f"ipsinfra: error: {text}", markup=False, highlight=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ipsinfra import passwords
+from ipsinfra.errors import InvalidInput, WeakPassword
+
+
+@settings(max_examples=300)
+@given(st.integers(min_value=passwords.MIN_LENGTH, max_value=64))
+def test_every_generated_password_is_acceptable(length: int) -> None:
+    pw = passwords.generate(length)
+    assert len(pw) == length
+    assert passwords.problems(pw) == []
+    assert not set(pw) & passwords.AMBIGUOUS
+    assert any(c.islower() for c in pw) and any(c.isupper() for c in pw)
+    assert any(c.isdigit() for c in pw) and any(c in passwords.SYMBOLS for c in pw)
+
+
+def test_generated_passwords_differ() -> None:
+    assert len({passwords.generate() for _ in range(200)}) == 200
+
+
+@pytest.mark.parametrize("length", [0, 5, 11, 129, "20", True])
+def test_generate_bad_length(length: object) -> None:
+    with pytest.raises(InvalidInput, match="length"):
+        passwords.generate(length)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("pw", "reason"),
+    [
+        ("Order1234!", "word + digits + symbol"),
+        ("Password2024#", "word + digits + symbol"),
+        ("Qwerty123456!", "word + digits + symbol"),
+        ("Hosting2017!!", "word + digits + symbol"),
+        ("short1A!", "too short"),
+        ("alllowercase12!x", "an upper-case letter"),
+        ("NoDigitsHere!!xY", "a digit"),
+        ("NoSymbols12345xY", "a symbol"),
+        ("Xk9!qwertyPz7#", "keyboard walk"),
+        ("Xk9!abcdPz7#mW", "keyboard walk"),
+        ("Xk9!4321Pz7#mW", "keyboard walk"),
+        ("Xk9!aaaaPz7#mW", "repeats one character"),
+        ("Xk9!Pz7#Xk9!Pz7#", "repeats a group"),
+        ("Xk9!adminPz7#mW", "dictionary word"),
+        ("Xk9#parolPz7!mW", "dictionary word"),
+    ],
+)
+def test_problems_refuses(pw: str, reason: str) -> None:
+    found = passwords.problems(pw)
+    assert any(reason in p for p in found), found
+    for p in found:
+        assert pw not in p  # reasons never quote the password
+
+
+def test_order_and_name_inside() -> None:
+    assert "contains the order number" in passwords.problems("Xk9!5512Pz7#mW", order=5512)
+    assert "contains the server's name" in passwords.problems("xVPS5512(34.56)Q!", name="VPS5512(34.56)")
+
+
+def test_check_raises_without_the_password() -> None:
+    with pytest.raises(WeakPassword) as exc:
+        passwords.check("Order1234!")
+    assert "Order1234!" not in str(exc.value)
+    assert isinstance(exc.value, ValueError)
+    good = passwords.generate()
+    assert passwords.check(good) == good
