@@ -28,7 +28,9 @@ def _tier_problem(marker: str) -> str | None:
     if marker == "qemu":
         for binary in ("/usr/sbin/libvirtd", "/usr/bin/qemu-system-x86_64"):
             if not Path(binary).exists():
-                return f"tier 'qemu' needs {binary} (apt-get install libvirt-daemon-driver-qemu qemu-system-x86)"
+                return (
+                    f"tier 'qemu' needs {binary} (apt-get install libvirt-daemon-driver-qemu qemu-system-x86)"
+                )
     return None
 
 

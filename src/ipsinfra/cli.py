@@ -39,9 +39,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_INVENTORY = Path("inventory/example")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-InventoryOpt = Annotated[
-    Path, typer.Option("--inventory", "-i", help="Inventory directory (Ansible YAML).")
-]
+InventoryOpt = Annotated[Path, typer.Option("--inventory", "-i", help="Inventory directory (Ansible YAML).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -115,7 +113,11 @@ def print_fleet(fleet: Any, as_json: bool) -> None:
         nodes.add_column(col)
     for node in fleet.nodes.values():
         nodes.add_row(
-            node.name, node.site, node.kind.value, str(node.main_ip), str(node.cpus),
+            node.name,
+            node.site,
+            node.kind.value,
+            str(node.main_ip),
+            str(node.cpus),
             str(len(fleet.vds_on(node.name))),
         )
     out.print(nodes)
@@ -127,8 +129,15 @@ def print_fleet(fleet: Any, as_json: bool) -> None:
             f for f, on in (("blocked", v.blocked), ("cancelled", v.cancelled), ("trial", v.trial_end)) if on
         )
         vds.add_row(
-            v.name, v.node, str(v.vcpus), v.cpuset or "", str(v.memory_mib),
-            " ".join(str(ip) for ip in v.ips), "yes" if v.autostart else "no", v.client or "", flags,
+            v.name,
+            v.node,
+            str(v.vcpus),
+            v.cpuset or "",
+            str(v.memory_mib),
+            " ".join(str(ip) for ip in v.ips),
+            "yes" if v.autostart else "no",
+            v.client or "",
+            flags,
         )
     out.print(vds)
     if fleet.switches:
@@ -151,10 +160,12 @@ def journal_verify(
     with Journal(url or default_journal_url()) as journal:
         report = journal.verify()
     data = {"ok": report.ok, "checked": report.checked, "problems": report.problems}
+
     def render() -> None:
         for p in report.problems:
             out.print(f"- {p}", markup=False)
         out.print(f"{report.checked} lines checked: " + ("chain intact" if report.ok else "TAMPERED"))
+
     emit(data, as_json, render)
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
@@ -172,6 +183,7 @@ def journal_list(
 
     with Journal(url or default_journal_url()) as journal:
         entries = journal.entries(target=target)[-limit:]
+
     def render() -> None:
         table = Table()
         for col in ("seq", "time", "actor", "action", "target", "result", "detail"):
@@ -179,6 +191,7 @@ def journal_list(
         for e in entries:
             table.add_row(str(e.seq), str(e.ts), e.actor, e.action, e.target, e.result, e.detail)
         out.print(table)
+
     emit([e.model_dump(mode="json") for e in entries], as_json, render)
 
 

@@ -391,7 +391,8 @@ class Journal:
                 if recomputed != row["hash"]:
                     problems.append(f"seq {seq}: content does not match its hash (line edited)")
                 if seq != prev_seq + 1:
-                    missing = f"seq {prev_seq + 1}" if seq == prev_seq + 2 else f"seq {prev_seq + 1}-{seq - 1}"
+                    first, last = prev_seq + 1, seq - 1
+                    missing = f"seq {first}" if first == last else f"seq {first}-{last}"
                     problems.append(f"{missing}: missing before seq {seq} (line deleted)")
                 elif row["prev_hash"] != prev_hash:
                     if row["prev_hash"] in seen:

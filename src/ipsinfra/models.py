@@ -27,6 +27,8 @@ from ipsinfra.errors import InvalidInput
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 CPUSET_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+# Field names whose values are (or may be) secrets: never echoed in messages.
+SECRET_FIELD_RE = re.compile(r"pass|secret|token(?!_id)|cipassword", re.IGNORECASE)
 # A DNS label-ish identifier: node, site, switch and client ids.
 IDENT_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
@@ -160,6 +162,9 @@ class Node(Frozen):
     ip_pool: list[IPAddress] = Field(default_factory=list, description="free IPs for new VDS")
     ssh_host: str | None = None
     ssh_port: int = Field(default=22, ge=1, le=65535)
+    ssh_user: str = "root"
+    ssh_key_file: str | None = None
+    ssh_known_hosts: str | None = None
     api_user: str | None = None
     api_token_id: str | None = None
     secret: SecretRef | None = None
@@ -216,6 +221,11 @@ class Vds(Mutable):
     blocked_reason: str | None = None
     cancelled: bool = False
     backend_id: str | None = Field(default=None, description="vmid or libvirt UUID")
+    probe: str | None = Field(
+        default=None,
+        description="host:port the audit's SSH/RDP check connects to instead of the first IP (NAT, lab)",
+    )
+    description: str = Field(default="", description="the backend's free text, with ipsinfra-* lines")
 
     @field_validator("cpuset")
     @classmethod
@@ -352,12 +362,22 @@ M = TypeVar("M", bound=BaseModel)
 
 def describe_validation_error(exc: ValidationError, where: str = "") -> str:
     """One line per problem: ``where.field: value 'x': reason``."""
-    lines = []
+    lines: list[str] = []
+    seen: set[str] = set()
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(value)"
+        # Drop pydantic's union-branch tags ("lax-or-strict[...]", "function-after[...]").
+        parts = [str(p) for p in err["loc"] if not (isinstance(p, str) and "[" in p)]
+        loc = ".".join(parts) or "(value)"
         field = f"{where}.{loc}" if where else loc
+        if field in seen:  # one line per field: an IP fails both the v4 and the v6 branch
+            continue
+        seen.add(field)
         value = err.get("input")
-        shown = value if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
+        shown = (
+            value if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
+        )
+        if any(SECRET_FIELD_RE.search(p) for p in [where, *parts]) and not isinstance(value, dict):
+            shown = "***"  # never echo what may be a literal secret
         msg = str(err["msg"]).removeprefix("Value error, ")
         lines.append(f"{field}: value {shown!r}: {msg}")
     return "; ".join(lines)

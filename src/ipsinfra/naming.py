@@ -51,7 +51,11 @@ def check_order(order: int | str) -> int:
 def node_octets(node_ip: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     """The last two octets ``"34.56"`` of a node's IPv4 main address."""
     try:
-        ip = ipaddress.ip_address(str(node_ip).strip()) if not isinstance(node_ip, ipaddress._BaseAddress) else node_ip
+        ip = (
+            ipaddress.ip_address(str(node_ip).strip())
+            if not isinstance(node_ip, ipaddress._BaseAddress)
+            else node_ip
+        )
     except ValueError:
         raise InvalidName(f"node_ip: value {str(node_ip)!r}: not an IP address") from None
     if not isinstance(ip, ipaddress.IPv4Address):

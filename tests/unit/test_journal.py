@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,9 @@ TARGET = "kvm1/VPS1234(34.56)"
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Journal:
+def journal(tmp_path: Path) -> Iterator[Journal]:
     j = Journal(tmp_path / "journal.sqlite3")
-    yield j  # type: ignore[misc]
+    yield j
     j.close()
 
 
@@ -165,7 +166,7 @@ def test_appending_after_verify_keeps_the_chain(journal: Journal) -> None:
     assert journal.verify().ok
 
 
-PASSWORD = "Zq8-hunter2-xK41"  # noqa: S105 - a test value that must never reach the file
+PASSWORD = "Zq8-hunter2-xK41"
 
 
 def test_secrets_never_reach_the_file(tmp_path: Path) -> None:

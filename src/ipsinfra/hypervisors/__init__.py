@@ -1,0 +1,76 @@
+"""Hypervisor drivers behind one interface (:class:`HypervisorDriver`).
+
+``connect(node)`` picks the driver for a node's kind. Drivers are imported
+lazily so a script that only uses Proxmox never loads libvirt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ipsinfra.errors import InvalidInput, NodeNotFound
+from ipsinfra.hypervisors.base import HypervisorDriver
+from ipsinfra.models import HypervisorKind, Node
+
+
+def connect(node: Node) -> HypervisorDriver:
+    """A driver for ``node``, connected with what the node's inventory entry says."""
+    if node.kind is HypervisorKind.LIBVIRT:
+        from ipsinfra.hypervisors.libvirt import LibvirtDriver
+
+        return LibvirtDriver(node)
+    if node.kind is HypervisorKind.PROXMOX:
+        from ipsinfra.hypervisors.proxmox import ProxmoxDriver
+
+        return ProxmoxDriver(node)
+    raise InvalidInput(f"node {node.name}: kind: value {node.kind!r}: no driver for it")
+
+
+class DriverPool:
+    """Drivers for a fleet's nodes, connected on first use and reused.
+
+    A registry per instance (never a class attribute shared by everyone):
+    the lab hands its own pool with ready drivers for its in-process nodes.
+    """
+
+    def __init__(
+        self,
+        nodes: dict[str, Node],
+        factory: Callable[[Node], HypervisorDriver] = connect,
+        drivers: dict[str, HypervisorDriver] | None = None,
+    ) -> None:
+        self._nodes = dict(nodes)
+        self._factory = factory
+        self._drivers: dict[str, HypervisorDriver] = dict(drivers or {})
+
+    def __contains__(self, node: str) -> bool:
+        return node in self._nodes
+
+    @property
+    def nodes(self) -> dict[str, Node]:
+        return dict(self._nodes)
+
+    def get(self, node: str) -> HypervisorDriver:
+        """The driver of ``node``; raises NodeNotFound naming it."""
+        if node not in self._nodes:
+            raise NodeNotFound(
+                f"node: value {node!r}: no such node (known: {', '.join(sorted(self._nodes))})"
+            )
+        driver = self._drivers.get(node)
+        if driver is None:
+            driver = self._drivers[node] = self._factory(self._nodes[node])
+        return driver
+
+    def close(self) -> None:
+        for driver in self._drivers.values():
+            driver.close()
+        self._drivers.clear()
+
+    def __enter__(self) -> DriverPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["DriverPool", "HypervisorDriver", "connect"]

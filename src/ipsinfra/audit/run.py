@@ -1,0 +1,337 @@
+"""The nightly audit: every node concurrently, one result per node.
+
+A node that does not answer becomes one ``node_reachable`` finding with the
+reason; the other nodes are audited all the same (nornir's
+``AggregatedResult`` idea: one dead node never hides the other 199).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import datetime as dt
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ipsinfra.audit.checks import (
+    BootIdentity,
+    NodeObservation,
+    VdsFacts,
+    facts_of,
+    run_checks,
+    should_run,
+    unreachable,
+)
+from ipsinfra.audit.findings import AuditReport, CheckOutcome, Finding, NodeAudit
+from ipsinfra.errors import InvalidInput, IpsinfraError
+from ipsinfra.hypervisors import DriverPool, HypervisorDriver
+from ipsinfra.inventory import Fleet
+from ipsinfra.journal import Journal
+from ipsinfra.models import HypervisorKind, Node, Vds, VdsState
+from ipsinfra.steps import with_deadline
+
+BootReader = Callable[[Node, HypervisorDriver], BootIdentity | None]
+Prober = Callable[[str, float], str | None]
+
+
+def read_boot_over_ssh(node: Node, *, timeout: float = 15.0) -> BootIdentity:
+    """Boot id and boot time of a libvirt node, over SSH (libvirt has no API for it)."""
+    import testinfra
+
+    host = node.ssh_host or str(node.main_ip)
+    args = [
+        "-o BatchMode=yes",
+        f"-o ConnectTimeout={int(timeout)}",
+        "-o ControlMaster=no",
+    ]
+    if node.ssh_known_hosts:
+        args.append(f"-o UserKnownHostsFile={node.ssh_known_hosts}")
+        args.append("-o StrictHostKeyChecking=yes")
+    conn = testinfra.get_host(
+        f"ssh://{node.ssh_user}@{host}:{node.ssh_port}",
+        ssh_identity_file=node.ssh_key_file,
+        ssh_extra_args=" ".join(args),
+        timeout=int(timeout),
+    )
+    out = conn.check_output("cat /proc/sys/kernel/random/boot_id; awk '/^btime/ {print $2}' /proc/stat")
+    lines = str(out).split()
+    if len(lines) != 2 or not lines[1].isdigit():
+        raise IpsinfraError(f"node {node.name}: unexpected boot identity output over SSH")
+    return BootIdentity(boot_id=lines[0], boot_time=dt.datetime.fromtimestamp(int(lines[1]), dt.UTC))
+
+
+def default_boot_reader(node: Node, driver: HypervisorDriver) -> BootIdentity | None:
+    """Proxmox: the node status's uptime. libvirt: SSH when the node has an SSH address."""
+    if node.kind is HypervisorKind.LIBVIRT and node.ssh_host:
+        return read_boot_over_ssh(node)
+    facts = driver.node_facts()
+    if facts.boot_id is None and facts.boot_time is None:
+        return None
+    return BootIdentity(boot_id=facts.boot_id, boot_time=facts.boot_time)
+
+
+def tcp_probe(target: str, timeout: float) -> str | None:
+    """None if ``host:port`` accepts a TCP connection within ``timeout``, else why not."""
+    host, _, port = target.rpartition(":")
+    host = host.strip("[]")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return None
+    except TimeoutError:
+        return f"{target}: no answer within {timeout:g} s"
+    except OSError as exc:
+        return f"{target}: {exc.strerror or exc}"
+
+
+def probe_target(vds: Vds) -> str | None:
+    """Where §4.10's check connects: the VDS's probe override, or SSH/RDP on its first IP."""
+    if vds.probe:
+        return vds.probe
+    if not vds.ips:
+        return None
+    port = 3389 if (vds.os or "").lower().startswith("windows") else 22
+    ip = vds.ips[0]
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def load_dc_names(path: str | Path) -> dict[str, str]:
+    """The DC's server list (CSV with columns ``ip`` and ``name``) -> {ip: name} (§4.4)."""
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise InvalidInput(f"dc_list: value {str(path)!r}: {exc.strerror}") from None
+    names: dict[str, str] = {}
+    for i, row in enumerate(rows, start=2):
+        ip, name = (row.get("ip") or "").strip(), (row.get("name") or "").strip()
+        if not ip or not name:
+            raise InvalidInput(f"dc_list: {path}: line {i}: needs 'ip' and 'name' columns, got {row!r}")
+        names[ip] = name
+    return names
+
+
+class _Auditor:
+    def __init__(
+        self,
+        fleet: Fleet,
+        pool: DriverPool,
+        journal: Journal | None,
+        *,
+        today: dt.date,
+        dc_names: Mapping[str, str] | None,
+        reach: bool,
+        fix: bool,
+        recheck_delay: float,
+        boot_reader: BootReader,
+        prober: Prober,
+        probe_timeout: float,
+        node_timeout: float,
+        actor: str | None,
+    ) -> None:
+        self.fleet = fleet
+        self.pool = pool
+        self.journal = journal
+        self.today = today
+        self.dc_names = dict(dc_names) if dc_names is not None else None
+        self.reach = reach
+        self.fix = fix
+        self.recheck_delay = recheck_delay
+        self.boot_reader = boot_reader
+        self.prober = prober
+        self.probe_timeout = probe_timeout
+        self.node_timeout = node_timeout
+        self.actor = actor
+        self._journal_lock = threading.Lock()
+        self.new_boots: dict[str, BootIdentity] = {}
+
+    def _state(self, key: str) -> dict[str, Any] | None:
+        if self.journal is None:
+            return None
+        with self._journal_lock:
+            return self.journal.get_state(key)
+
+    def _record(self, action: str, target: str, **kwargs: Any) -> None:
+        if self.journal is None:
+            return
+        with self._journal_lock:
+            self.journal.record(action, target, actor=self.actor, **kwargs)
+
+    def audit(self, node: Node) -> NodeAudit:
+        started = time.monotonic()
+        try:
+            return self._audit(node, started)
+        except IpsinfraError as exc:
+            return NodeAudit(
+                node=node.name,
+                reachable=False,
+                outcomes=[unreachable(node.name, str(exc))],
+                duration_s=time.monotonic() - started,
+            )
+
+    def _audit(self, node: Node, started: float) -> NodeAudit:
+        driver = self.pool.get(node.name)
+        listed = with_deadline("list_vds", self.node_timeout, driver.list_vds, node=node.name)
+        boot_now: BootIdentity | None
+        boot_problem: str | None = None
+        try:
+            boot_now = self.boot_reader(node, driver)
+        except Exception as exc:
+            boot_now, boot_problem = None, f"boot identity unreadable: {type(exc).__name__}: {exc}"
+        before_raw = self._state(f"boot:{node.name}")
+        boot_before = BootIdentity.model_validate(before_raw) if before_raw else None
+
+        facts: dict[str, VdsFacts] = {
+            v.name: facts_of(v, self.fleet.vds.get(v.name), self._state(f"vds:{v.name}")) for v in listed
+        }
+        recheck: dict[str, Vds] = {}
+        transitional = [v for v in listed if v.state.transitional]
+        if transitional:
+            time.sleep(self.recheck_delay)
+            for v in transitional:
+                try:
+                    recheck[v.name] = driver.get_vds(v.name)
+                except IpsinfraError:
+                    continue
+        reach: dict[str, str | None] = {}
+        if self.reach:
+            for v in listed:
+                target = probe_target(v)
+                if target and v.state is VdsState.RUNNING and should_run(v, facts[v.name], self.today):
+                    reach[v.name] = self.prober(target, self.probe_timeout)
+
+        obs = NodeObservation(
+            node=node,
+            vds=listed,
+            recheck=recheck,
+            boot_now=boot_now,
+            boot_before=boot_before,
+            facts=facts,
+            reach=reach,
+            inventory={v.name: v for v in self.fleet.vds.values()},
+            dc_names=self.dc_names,
+        )
+        rebooted, outcomes = run_checks(obs, self.today)
+        if boot_problem:
+            outcomes = [
+                o.model_copy(update={"skipped": boot_problem}) if o.check == "node_reboot" else o
+                for o in outcomes
+            ]
+        if self.fix:
+            outcomes = [self._fix(driver, node, o) if o.check == "vds_not_running" else o for o in outcomes]
+        if boot_now is not None:
+            self.new_boots[node.name] = boot_now
+        running = sum(1 for v in listed if v.state is VdsState.RUNNING)
+        return NodeAudit(
+            node=node.name,
+            reachable=True,
+            rebooted=rebooted,
+            boot_id=boot_now.boot_id if boot_now else None,
+            boot_time=boot_now.boot_time if boot_now else None,
+            vds_total=len(listed),
+            vds_running=running,
+            outcomes=outcomes,
+            duration_s=time.monotonic() - started,
+        )
+
+    def _fix(self, driver: HypervisorDriver, node: Node, outcome: CheckOutcome) -> CheckOutcome:
+        fixed: list[Finding] = []
+        for f in outcome.findings:
+            try:
+                driver.start(f.target)
+                ok = driver.get_vds(f.target).state is VdsState.RUNNING
+                detail = "started by audit --fix" if ok else "start did not bring it to running"
+            except IpsinfraError as exc:
+                ok, detail = False, f"{type(exc).__name__}: {exc}"
+            self._record(
+                "vds.start",
+                f"{node.name}/{f.target}",
+                result="ok" if ok else "failed",
+                before={"state": "not running"},
+                after={"state": "running" if ok else "unknown"},
+                detail=detail,
+            )
+            fixed.append(f.model_copy(update={"fixed": ok}))
+        return outcome.model_copy(update={"findings": fixed})
+
+
+def run(
+    fleet: Fleet,
+    pool: DriverPool,
+    *,
+    journal: Journal | None = None,
+    nodes: Iterable[str] | None = None,
+    today: dt.date | None = None,
+    dc_names: Mapping[str, str] | None = None,
+    reach: bool = True,
+    fix: bool = False,
+    recheck_delay: float = 5.0,
+    boot_reader: BootReader = default_boot_reader,
+    prober: Prober = tcp_probe,
+    probe_timeout: float = 3.0,
+    node_timeout: float = 60.0,
+    max_workers: int = 32,
+    actor: str | None = None,
+    progress: Callable[[NodeAudit], None] | None = None,
+) -> AuditReport:
+    """Audit ``nodes`` (default: every node of the fleet) concurrently.
+
+    Without ``fix`` nothing is changed; with it, VDS that should run and
+    don't are started and re-verified, one journal line each.
+    """
+    started_at = dt.datetime.now(dt.UTC)
+    t0 = time.monotonic()
+    names = list(nodes) if nodes is not None else list(fleet.nodes)
+    unknown = [n for n in names if n not in fleet.nodes]
+    if unknown:
+        raise InvalidInput(
+            f"nodes: value {unknown[0]!r}: no such node (known: {', '.join(sorted(fleet.nodes))})"
+        )
+    auditor = _Auditor(
+        fleet,
+        pool,
+        journal,
+        today=today or dt.date.today(),
+        dc_names=dc_names,
+        reach=reach,
+        fix=fix,
+        recheck_delay=recheck_delay,
+        boot_reader=boot_reader,
+        prober=prober,
+        probe_timeout=probe_timeout,
+        node_timeout=node_timeout,
+        actor=actor,
+    )
+    results: dict[str, NodeAudit] = {}
+    if names:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(names)))) as ex:
+            futures = {ex.submit(auditor.audit, fleet.nodes[n]): n for n in names}
+            for fut in concurrent.futures.as_completed(futures):
+                result = fut.result()
+                results[result.node] = result
+                if progress is not None:
+                    progress(result)
+    report = AuditReport(
+        started=started_at,
+        duration_s=time.monotonic() - t0,
+        nodes=[results[n] for n in names],
+    )
+    if journal is not None:
+        for node, boot in auditor.new_boots.items():
+            journal.set_state(f"boot:{node}", boot.model_dump(mode="json"))
+        journal.record(
+            "audit.run",
+            ",".join(names),
+            result="ok",
+            after={
+                "nodes": len(names),
+                "unreachable": sum(not n.reachable for n in report.nodes),
+                "findings": len(report.open_findings),
+                "fixed": sum(f.fixed for f in report.findings),
+            },
+            actor=actor,
+        )
+    return report

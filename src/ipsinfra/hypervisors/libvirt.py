@@ -1,0 +1,469 @@
+"""The libvirt/KVM backend of :class:`HypervisorDriver`.
+
+House names go in as libvirt domain names unchanged. Every ``libvirtError`` is
+translated where it happens (:meth:`LibvirtDriver._errors`) into an
+``ipsinfra.errors`` type naming the node. Domain XML is read and written only
+by :mod:`ipsinfra.hypervisors.domxml`.
+
+Backend calls made by :meth:`LibvirtDriver.list_vds` for N domains (RPCs to the
+daemon): ``getAllDomainStats(STATE)`` once (all domains and their states),
+``listAllDomains(AUTOSTART)`` once (the autostart set) and ``XMLDesc`` once
+per domain. libvirt has no bulk call for domain XML, and vCPU/cpuset, memory,
+MACs, VNC and the metadata exist only there (``getAllDomainStats`` gives vCPU
+and balloon numbers for *running* qemu domains only, never MACs, VNC or cpuset).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import libvirt
+
+from ipsinfra import naming
+from ipsinfra.errors import (
+    AlreadyExists,
+    Conflict,
+    HypervisorApiError,
+    HypervisorError,
+    InvalidInput,
+    IpsinfraError,
+    NodeUnreachable,
+    OperationTimeout,
+    UnsupportedOperation,
+    VdsNotFound,
+)
+from ipsinfra.hypervisors import domxml
+from ipsinfra.hypervisors.base import HypervisorDriver
+from ipsinfra.models import IPAddress, Node, NodeFacts, Vds, VdsSpec, VdsState, parse_cpuset
+
+
+def _quiet(_ctx: object, _err: object) -> None:
+    """libvirt prints every error to stderr by default; ipsinfra raises them instead."""
+
+
+libvirt.registerErrorHandler(_quiet, None)
+
+_UNREACHABLE_DOMAINS = {libvirt.VIR_FROM_RPC, libvirt.VIR_FROM_REMOTE}
+_UNREACHABLE_HINTS = ("client socket is closed", "connection closed", "end of file", "cannot recv data")
+_POLL_S = 0.1
+
+
+class LibvirtDriver(HypervisorDriver):
+    """One libvirt node.
+
+    Args:
+        node: the node; ``node.uri`` is opened when ``conn`` is None.
+        conn: a ready ``virConnect`` (tests hand in ``test:///...`` or a lab daemon's).
+        nic_backend: ``"bridge"`` (production) or ``"user"`` (slirp; session-mode
+            daemons cannot attach to bridges). The MAC is kept either way.
+        migration_address: where migration data for THIS node (as a target)
+            goes: qemu listens there. Default ``node.main_ip``.
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        conn: Any = None,
+        *,
+        nic_backend: domxml.NicBackend = "bridge",
+        migration_address: IPAddress | None = None,
+    ) -> None:
+        self.node = node
+        self.nic_backend: domxml.NicBackend = nic_backend
+        self.migration_address: IPAddress = migration_address or node.main_ip
+        self._domain_type: str | None = None
+        if conn is None:
+            with self._errors(f"open {node.uri}"):
+                conn = libvirt.open(node.uri)
+        self._conn: Any = conn
+
+    # --- libvirt-only ---------------------------------------------------
+    @property
+    def ex_conn(self) -> Any:
+        """The underlying ``libvirt.virConnect``."""
+        return self._conn
+
+    def ex_xml(self, name: str, *, inactive: bool = False) -> str:
+        """The domain XML as libvirt has it (``inactive``: the persistent config)."""
+        with self._errors("read XML", name):
+            dom = self._conn.lookupByName(name)
+            return str(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0))
+
+    # --- errors ---------------------------------------------------------
+    def _translate(self, exc: Any, what: str, name: str | None) -> IpsinfraError:
+        code = exc.get_error_code()
+        domain = exc.get_error_domain()
+        message = exc.get_error_message() or str(exc)
+        node = self.node.name
+        subject = f"VDS {name!r}" if name else "node"
+        if code == libvirt.VIR_ERR_NO_DOMAIN:
+            return VdsNotFound(f"{node}: {subject} not found ({what})")
+        if code == libvirt.VIR_ERR_DOM_EXIST or (
+            code in (libvirt.VIR_ERR_OPERATION_FAILED, libvirt.VIR_ERR_OPERATION_INVALID)
+            and "already exists" in message
+        ):
+            return AlreadyExists(f"{node}: {what}: {message}")
+        if code in (
+            libvirt.VIR_ERR_NO_SUPPORT,
+            libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
+            libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
+        ):
+            return UnsupportedOperation(f"{node}: {what} on {subject}: {message}")
+        if code == libvirt.VIR_ERR_NO_CONNECT or (
+            code in (libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_ERR_INTERNAL_ERROR, libvirt.VIR_ERR_RPC)
+            and (
+                domain in _UNREACHABLE_DOMAINS
+                or any(h in message.lower() for h in _UNREACHABLE_HINTS)
+                or not self._alive()
+            )
+        ):
+            return NodeUnreachable(f"{what}: {message}", node=node)
+        return HypervisorApiError(f"{what} on {subject}: {message}", node=node)
+
+    def _alive(self) -> bool:
+        conn = getattr(self, "_conn", None)
+        if conn is None:
+            return False
+        try:
+            return bool(conn.isAlive())
+        except libvirt.libvirtError:
+            return False
+
+    @contextlib.contextmanager
+    def _errors(self, what: str, name: str | None = None) -> Iterator[None]:
+        """Translate ``libvirtError`` into the ipsinfra tree, naming the node."""
+        try:
+            yield
+        except libvirt.libvirtError as exc:
+            raise self._translate(exc, what, name) from exc
+
+    # --- helpers --------------------------------------------------------
+    def _lookup(self, name: str) -> Any:
+        with self._errors("look up", name):
+            return self._conn.lookupByName(name)
+
+    def _read(self, dom: Any, *, inactive: bool = False) -> Vds:
+        name = dom.name()
+        with self._errors("read", name):
+            state, reason = dom.state()
+            autostart = bool(dom.autostart())
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0)
+        return domxml.parse_domain(
+            xml, node=self.node.name, state=domxml.state_from_libvirt(state, reason), autostart=autostart
+        )
+
+    def _state(self, dom: Any) -> VdsState:
+        with self._errors("read state", dom.name()):
+            state, reason = dom.state()
+        return domxml.state_from_libvirt(state, reason)
+
+    def _check_vcpus(self, vcpus: int, cpuset: str | None) -> None:
+        if vcpus < 1:
+            raise InvalidInput(f"vcpus: value {vcpus!r}: a VDS needs at least 1 vCPU")
+        if vcpus > self.node.cpus:
+            raise InvalidInput(
+                f"vcpus: value {vcpus!r}: more than node {self.node.name}'s {self.node.cpus} CPUs"
+            )
+        if cpuset is not None:
+            try:
+                cpus = parse_cpuset(cpuset)
+            except ValueError as exc:
+                raise InvalidInput(f"cpuset: {exc}") from None
+            if max(cpus) >= self.node.cpus:
+                raise InvalidInput(
+                    f"cpuset: value {cpuset!r}: node {self.node.name} has CPUs 0-{self.node.cpus - 1}"
+                )
+
+    def _guest_type(self) -> str:
+        if self._domain_type is None:
+            with self._errors("read capabilities"):
+                caps = self._conn.getCapabilities()
+            self._domain_type = domxml.guest_domain_type(caps)
+        return self._domain_type
+
+    def _redefine(self, name: str, xml: str) -> None:
+        with self._errors("redefine", name):
+            self._conn.defineXML(xml)
+
+    # --- reading --------------------------------------------------------
+    def list_vds(self) -> list[Vds]:
+        """Every domain on the node. Calls: 2 per node + one ``XMLDesc`` per domain (see module doc)."""
+        with self._errors("list domains"):
+            stats = self._conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE, 0)
+            autostart = {d.name() for d in self._conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)}
+        result: list[Vds] = []
+        for dom, values in stats:
+            name = dom.name()
+            try:
+                xml = dom.XMLDesc(0)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                    continue  # undefined between the two calls
+                raise self._translate(exc, "read", name) from exc
+            state = domxml.state_from_libvirt(values.get("state.state", 0), values.get("state.reason", 0))
+            result.append(domxml.parse_domain(xml, node=self.node.name, state=state, autostart=name in autostart))
+        return sorted(result, key=lambda v: v.name)
+
+    def get_vds(self, name: str) -> Vds:
+        """One VDS by name; VNC and vCPUs as the running domain has them (config when shut off)."""
+        return self._read(self._lookup(name))
+
+    def node_facts(self) -> NodeFacts:
+        """Hostname, CPUs and memory from libvirt. libvirt has no boot id: ``boot_id`` is None."""
+        with self._errors("read node info"):
+            hostname = self._conn.getHostname()
+            info = self._conn.getInfo()
+        return NodeFacts(node=self.node.name, hostname=hostname, cpus=int(info[2]), memory_mib=int(info[1]))
+
+    # --- changing -------------------------------------------------------
+    def define(self, spec: VdsSpec, *, start: bool = False) -> Vds:
+        """Define (and optionally start) a VDS; on any later failure the new domain is removed again."""
+        naming.parse_vps_name(spec.name)
+        self._check_vcpus(spec.vcpus, spec.cpuset)
+        if spec.vnc_listen is None:
+            spec = spec.model_copy(update={"vnc_listen": self.node.vnc_address})
+        with contextlib.suppress(VdsNotFound):
+            self._lookup(spec.name)
+            raise AlreadyExists(f"{self.node.name}: VDS {spec.name!r} already exists")
+        xml = domxml.build_domain(spec, domain_type=self._guest_type(), nic_backend=self.nic_backend)
+        with self._errors("define", spec.name):
+            dom = self._conn.defineXML(xml)
+        try:
+            with self._errors("configure", spec.name):
+                if spec.autostart:
+                    dom.setAutostart(1)
+                if start:
+                    dom.create()
+        except HypervisorError:
+            with contextlib.suppress(libvirt.libvirtError):
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefine()
+            raise
+        return self._read(dom)
+
+    def start(self, name: str) -> Vds:
+        dom = self._lookup(name)
+        if self._state(dom) != VdsState.RUNNING:
+            with self._errors("start", name):
+                dom.create()
+        return self._read(dom)
+
+    def stop(self, name: str, *, timeout: float = 60.0, force: bool = True) -> Vds:
+        """ACPI shutdown, then ``destroy`` after ``timeout`` s when ``force`` (else OperationTimeout).
+
+        A guest without an OS (or with ACPI off) ignores the shutdown request:
+        only the forced path stops it.
+        """
+        dom = self._lookup(name)
+        if self._state(dom) == VdsState.STOPPED:
+            return self._read(dom)
+        with self._errors("shut down", name):
+            dom.shutdown()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._state(dom) == VdsState.STOPPED:
+                return self._read(dom)
+            time.sleep(_POLL_S)
+        if not force:
+            raise OperationTimeout(
+                f"VDS {name!r} still running {timeout:g} s after the shutdown request", node=self.node.name
+            )
+        try:
+            dom.destroy()
+        except libvirt.libvirtError as exc:
+            if self._state(dom) != VdsState.STOPPED:  # it may have stopped on its own meanwhile
+                raise self._translate(exc, "destroy", name) from exc
+        return self._read(dom)
+
+    def set_autostart(self, name: str, enabled: bool) -> Vds:
+        dom = self._lookup(name)
+        with self._errors("set autostart", name):
+            dom.setAutostart(1 if enabled else 0)
+        return self._read(dom)
+
+    def set_vcpus(self, name: str, vcpus: int, *, cpuset: str | None = None) -> Vds:
+        """Set the configured vCPU count (and affinity; ``cpuset=None`` keeps the current one).
+
+        The persistent config is rewritten: a running domain gets it at its next
+        start. Returns the config as libvirt now holds it.
+        """
+        self._check_vcpus(vcpus, cpuset)
+        dom = self._lookup(name)
+        with self._errors("read XML", name):
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+        self._redefine(name, domxml.with_vcpus(xml, vcpus, cpuset))
+        return self._read(dom, inactive=True)
+
+    def rename(self, name: str, new_name: str) -> Vds:
+        """Rename a shut-off VDS (``virDomainRename``). A running one raises Conflict."""
+        naming.parse_vps_name(new_name)
+        dom = self._lookup(name)
+        if self._state(dom) != VdsState.STOPPED:
+            raise Conflict(f"{self.node.name}: VDS {name!r} is running; libvirt renames only shut-off domains")
+        with contextlib.suppress(VdsNotFound):
+            self._lookup(new_name)
+            raise AlreadyExists(f"{self.node.name}: cannot rename {name!r}: {new_name!r} already exists")
+        with self._errors(f"rename to {new_name!r}", name):
+            dom.rename(new_name, 0)
+        return self.get_vds(new_name)
+
+    def set_vnc_listen(self, name: str, address: IPAddress) -> Vds:
+        """Set the VNC listen address in the persistent config.
+
+        A running domain keeps its current listener until its next start; the
+        returned VDS is what the CONFIG says.
+        """
+        dom = self._lookup(name)
+        with self._errors("read XML", name):
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+        self._redefine(name, domxml.with_vnc_listen(xml, address))
+        return self._read(dom, inactive=True)
+
+    def set_password(self, name: str, user: str, password: str) -> None:
+        """Set a guest user's password through the qemu guest agent (``setUserPassword``).
+
+        Raises UnsupportedOperation when the backend or guest has no agent, and
+        HypervisorApiError otherwise; no message ever carries the password.
+        """
+        dom = self._lookup(name)
+        what = f"set password of guest user {user!r} on VDS {name!r}"
+        with self._errors("read XML", name):
+            xml = dom.XMLDesc(0)
+        if not domxml.has_guest_agent_channel(xml):
+            raise UnsupportedOperation(f"{self.node.name}: {what}: the domain has no guest agent channel")
+        try:
+            dom.setUserPassword(user, password, 0)
+        except libvirt.libvirtError as exc:
+            code = exc.get_error_code()
+            message = exc.get_error_message() or ""
+            if password:
+                message = message.replace(password, "***")
+            if code in (
+                libvirt.VIR_ERR_NO_SUPPORT,
+                libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
+                libvirt.VIR_ERR_AGENT_UNRESPONSIVE,
+                libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
+            ) or "agent" in message.lower():
+                raise UnsupportedOperation(f"{self.node.name}: {what}: no guest agent answers ({message})") from None
+            raise HypervisorApiError(f"{what}: {message}", node=self.node.name) from None
+
+    def migrate(
+        self, name: str, target: HypervisorDriver, *, live: bool = True, new_name: str | None = None
+    ) -> Vds:
+        """Move a VDS to ``target`` (another :class:`LibvirtDriver`), renamed to ``new_name``.
+
+        A running VDS goes by ``migrate3`` (LIVE when ``live``) with the target's
+        connection as ``dconn``: DEST_NAME, DEST_XML and PERSIST_XML (VNC listen
+        rewritten to the target node's ``vnc_address``), data over
+        tcp://<target.migration_address>;
+        PERSIST_DEST | UNDEFINE_SOURCE. A shut-off VDS is moved offline: the XML
+        is defined on the target, read back and checked, and only then undefined
+        here. Disk images are not copied (libvirt's offline migration does not
+        copy them either). libvirt drops the autostart flag: it is set again on
+        the target.
+        """
+        if not isinstance(target, LibvirtDriver):
+            raise UnsupportedOperation(
+                f"{self.node.name}: libvirt migrates only to libvirt nodes, not {type(target).__name__}"
+            )
+        dest_name = new_name or name
+        naming.parse_vps_name(dest_name)
+        dom = self._lookup(name)
+        with self._errors("read for migration", name):
+            autostart = bool(dom.autostart())
+            running = dom.isActive() == 1
+            flags_xml = libvirt.VIR_DOMAIN_XML_SECURE | (
+                libvirt.VIR_DOMAIN_XML_MIGRATABLE if running else libvirt.VIR_DOMAIN_XML_INACTIVE
+            )
+            xml = dom.XMLDesc(flags_xml)
+            config_xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE | libvirt.VIR_DOMAIN_XML_INACTIVE)
+        with contextlib.suppress(VdsNotFound):
+            target._lookup(dest_name)
+            raise AlreadyExists(f"{target.node.name}: VDS {dest_name!r} already exists")
+        dest_xml = domxml.with_vnc_listen(xml, target.node.vnc_address)
+        if running:
+            # DEST_XML must keep the source's name; DEST_NAME renames on arrival.
+            # PERSIST_DEST alone would persist the SOURCE's config (old VNC address).
+            persist_xml = domxml.with_vnc_listen(config_xml, target.node.vnc_address)
+            self._migrate_running(name, dom, target, dest_name, dest_xml, persist_xml, live=live)
+        else:
+            self._migrate_offline(name, dom, target, dest_name, domxml.with_name(dest_xml, dest_name))
+        if autostart:
+            target.set_autostart(dest_name, True)
+        return target.get_vds(dest_name)
+
+    def _migrate_running(
+        self,
+        name: str,
+        dom: Any,
+        target: LibvirtDriver,
+        dest_name: str,
+        dest_xml: str,
+        persist_xml: str,
+        *,
+        live: bool,
+    ) -> None:
+        address = target.migration_address
+        host = f"[{address}]" if address.version == 6 else str(address)
+        params = {
+            libvirt.VIR_MIGRATE_PARAM_DEST_NAME: dest_name,
+            libvirt.VIR_MIGRATE_PARAM_DEST_XML: dest_xml,
+            libvirt.VIR_MIGRATE_PARAM_PERSIST_XML: persist_xml,
+            libvirt.VIR_MIGRATE_PARAM_LISTEN_ADDRESS: str(address),
+            libvirt.VIR_MIGRATE_PARAM_URI: f"tcp://{host}",
+        }
+        flags = libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+        if live:
+            flags |= libvirt.VIR_MIGRATE_LIVE
+        with self._errors(f"migrate to {target.node.name} as {dest_name!r}", name):
+            dom.migrate3(target.ex_conn, params, flags)
+
+    def _migrate_offline(self, name: str, dom: Any, target: LibvirtDriver, dest_name: str, dest_xml: str) -> None:
+        with target._errors(f"define migrated {name!r}", dest_name):
+            target.ex_conn.defineXML(dest_xml)
+        got = target.get_vds(dest_name)
+        want = domxml.parse_domain(dest_xml, node=target.node.name, state=VdsState.STOPPED, autostart=False)
+        if (got.vcpus, got.cpuset, got.memory_mib, got.macs, got.vnc_listen) != (
+            want.vcpus,
+            want.cpuset,
+            want.memory_mib,
+            want.macs,
+            want.vnc_listen,
+        ):
+            target.delete(dest_name)
+            raise HypervisorApiError(
+                f"migrate {name!r}: {target.node.name} holds a different definition; source kept",
+                node=self.node.name,
+            )
+        with self._errors("undefine migrated source", name):
+            self._undefine(dom)
+
+    def _undefine(self, dom: Any) -> None:
+        flags = (
+            libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+            | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+            | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+        )
+        try:
+            dom.undefineFlags(flags)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() not in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_INVALID_ARG):
+                raise
+            dom.undefine()
+
+    def delete(self, name: str) -> None:
+        """Undefine a shut-off VDS. A running one raises Conflict: stop it first."""
+        dom = self._lookup(name)
+        if self._state(dom) not in (VdsState.STOPPED, VdsState.CRASHED):
+            raise Conflict(f"{self.node.name}: VDS {name!r} is running; stop it before deleting it")
+        with self._errors("undefine", name):
+            self._undefine(dom)
+
+    def close(self) -> None:
+        """Close the connection (errors on an already dead connection are ignored)."""
+        with contextlib.suppress(libvirt.libvirtError):
+            self._conn.close()

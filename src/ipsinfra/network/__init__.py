@@ -1,0 +1,1 @@
+"""Switches: collection (netmiko), parsing (ntc-templates, Linux bridge JSON), the port map (§4.6)."""

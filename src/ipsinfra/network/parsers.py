@@ -1,0 +1,355 @@
+"""Switch output -> models. Pure: text in, models out; never opens a socket.
+
+Two families:
+
+* vendor CLI text, parsed by ntc-templates (TextFSM) and normalised here, for
+  every platform ntc-templates covers (cisco_ios, cisco_nxos, arista_eos,
+  hp_procurve, huawei_vrp, ...);
+* Linux-bridge switches (Cumulus/SONiC-style): ``bridge -j fdb show``,
+  ``ip -j link`` and ``lldpcli -f json show neighbors``.
+
+Example::
+
+    >>> parse_mac_table("cisco_ios", "show mac address-table", text)
+    [MacEntry(mac='00:10:0d:e0:e2:89', port='FastEthernet0/1', vlan=1, kind='dynamic'), ...]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from ipsinfra.network.errors import SwitchCommandFailed, SwitchOutputError, UnknownPlatform
+from ipsinfra.network.models import Interface, LldpNeighbor, MacEntry
+
+__all__ = [
+    "interfaces_from_records",
+    "mac_entries_from_records",
+    "neighbors_from_records",
+    "parse_bridge_fdb",
+    "parse_interfaces",
+    "parse_ip_link",
+    "parse_lldp_neighbors",
+    "parse_lldpcli",
+    "parse_mac_table",
+    "parse_ntc",
+]
+
+log = logging.getLogger(__name__)
+
+# ntc-templates field names, by meaning, in order of preference.
+MAC_KEYS = ("mac_address", "destination_address", "mac")
+PORT_KEYS = ("destination_port", "ports", "interface", "port", "port_id", "fsp")
+VLAN_KEYS = ("vlan_id", "vid", "vlan")
+KIND_KEYS = ("type", "status", "state", "mac_type")
+
+# Lines a CLI prints for a command it does not know or refuses.
+CLI_ERROR_RE = re.compile(
+    r"^\s*(% ?(Invalid|Incomplete|Ambiguous|Unknown|Unrecognized)|Error:|Unrecognized command"
+    r"|syntax error|command not found|Unknown command)",
+    re.IGNORECASE | re.MULTILINE,
+)
+MAC_TOKEN_RE = re.compile(
+    r"\b([0-9a-f]{4}[.-][0-9a-f]{4}[.-][0-9a-f]{4}|[0-9a-f]{2}([:-])[0-9a-f]{2}(\2[0-9a-f]{2}){4})\b",
+    re.IGNORECASE,
+)
+
+
+def _check_cli_error(platform: str, command: str, text: str) -> None:
+    match = CLI_ERROR_RE.search(text)
+    if match:
+        line = text[match.start() :].splitlines()[0].strip()
+        raise SwitchCommandFailed(f"{platform}: {command!r} was refused: {line!r}")
+
+
+def parse_ntc(platform: str, command: str, text: str) -> list[dict[str, Any]]:
+    """ntc-templates' records for ``command`` on ``platform``, errors translated.
+
+    Raises:
+        UnknownPlatform: ntc-templates has no template for this platform/command.
+        SwitchCommandFailed: the output is the CLI refusing the command.
+        SwitchOutputError: the template hit an ``Error`` state (garbage output).
+    """
+    from ntc_templates.parse import ParsingException, parse_output
+    from textfsm import TextFSMError
+
+    _check_cli_error(platform, command, text)
+    try:
+        records = parse_output(platform=platform, command=command, data=text)
+    except ParsingException as exc:
+        raise UnknownPlatform(f"{platform}: ntc-templates has no template for {command!r}") from exc
+    except TextFSMError as exc:
+        raise SwitchOutputError(f"{platform}: cannot parse the output of {command!r}: {exc}") from exc
+    return [dict(r) for r in records]
+
+
+def _first(record: Mapping[str, Any], keys: Iterable[str]) -> Any:
+    for key in keys:
+        if key in record:
+            return record[key]
+    return None
+
+
+def _ports(value: Any, key: str | None) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    ports = [str(p).strip() for p in items if p is not None and str(p).strip()]
+    if key == "fsp":  # huawei smartax prints frame/slot/port as "0 /1 /0"
+        ports = [re.sub(r"\s+", "", p) for p in ports]
+    return ports
+
+
+def _vlan(value: Any) -> int | None:
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() else None
+
+
+def mac_entries_from_records(records: Iterable[Mapping[str, Any]]) -> list[MacEntry]:
+    """Normalise ntc-templates MAC-table records of any platform into :class:`MacEntry`.
+
+    One entry per (MAC, port): a record listing several ports (a multicast group
+    on Arista) gives several entries. Records without a valid MAC or a port
+    (``Self`` entries, malformed lines) are skipped and logged at debug level.
+    """
+    entries: list[MacEntry] = []
+    for record in records:
+        port_key = next((k for k in PORT_KEYS if k in record), None)
+        ports = _ports(record.get(port_key) if port_key else None, port_key)
+        raw_mac = _first(record, MAC_KEYS)
+        kind = str(_first(record, KIND_KEYS) or "").strip().lower()
+        vlan = _vlan(_first(record, VLAN_KEYS))
+        if not ports or raw_mac is None:
+            log.debug("skipping MAC record without port or MAC: %r", record)
+            continue
+        try:
+            entries.extend(MacEntry(mac=raw_mac, port=p, vlan=vlan, kind=kind) for p in ports)
+        except ValidationError:
+            log.debug("skipping MAC record with a malformed MAC: %r", record)
+    return entries
+
+
+def parse_mac_table(platform: str, command: str, text: str) -> list[MacEntry]:
+    """Parse a MAC-table command's output with ntc-templates into :class:`MacEntry`.
+
+    An empty table is fine; output that holds MAC-like tokens but yields no
+    record is garbage (a wrong template, a pager prompt, a banner) and raises
+    :class:`SwitchOutputError` rather than claiming the table is empty.
+    """
+    records = parse_ntc(platform, command, text)
+    entries = mac_entries_from_records(records)
+    if not entries and MAC_TOKEN_RE.search(text):
+        raise SwitchOutputError(
+            f"{platform}: {command!r} printed MAC addresses but none parsed ({len(records)} records)"
+        )
+    if not records and text.strip() and not re.search(r"mac|address|fdb|vlan", text, re.IGNORECASE):
+        first = text.strip().splitlines()[0][:80]
+        raise SwitchOutputError(f"{platform}: {command!r} printed no MAC table: {first!r}")
+    return entries
+
+
+def _status(value: str) -> tuple[bool | None, bool | None]:
+    """(admin_up, oper_up) from a status word such as ``connected`` or ``admin down``."""
+    v = re.sub(r"\s+", " ", value.strip().lower())
+    if v in {"admin down", "disabled", "administratively down", "err-disabled", "deleted"}:
+        return False, False
+    if v in {"up", "connected"}:
+        return True, True
+    if v in {"down", "notconnect", "inactive", "suspended"}:
+        return True, False
+    return None, None
+
+
+def interfaces_from_records(records: Iterable[Mapping[str, Any]]) -> list[Interface]:
+    """Normalise ``show interfaces status``/``description``-style records, merged by port.
+
+    ``description`` (or ``name`` in Cisco's status table) is the description;
+    a later record for the same port fills what an earlier one left empty.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for record in records:
+        name = str(_first(record, ("port", "interface", "intf")) or "").strip()
+        if not name:
+            continue
+        row = merged.setdefault(name, {"name": name})
+        desc = str(_first(record, ("description", "name", "desc")) or "").strip()
+        if desc and not row.get("description"):
+            row["description"] = desc
+        admin, oper = _status(str(record.get("status", "")))
+        if "protocol" in record and admin is not False:
+            oper = str(record["protocol"]).strip().lower() == "up"
+        if admin is not None:
+            row["admin_up"] = admin
+        if oper is not None:
+            row["oper_up"] = oper
+        vlan = str(record.get("vlan_id", record.get("vlan", "")) or "").strip()
+        if vlan and "vlan" not in row:
+            row["vlan"] = vlan
+    return [Interface(**row) for row in merged.values()]
+
+
+def parse_interfaces(platform: str, outputs: Mapping[str, str]) -> list[Interface]:
+    """Parse several interface commands' outputs (command -> text) into merged interfaces."""
+    records: list[dict[str, Any]] = []
+    for command, text in outputs.items():
+        records.extend(parse_ntc(platform, command, text))
+    return interfaces_from_records(records)
+
+
+def _caps(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    text = str(value or "")
+    return tuple(c.strip() for c in re.split(r"[,\s]+", text) if c.strip())
+
+
+def neighbors_from_records(records: Iterable[Mapping[str, Any]]) -> list[LldpNeighbor]:
+    """Normalise ntc-templates LLDP records (``show lldp neighbors [detail]``)."""
+    out: list[LldpNeighbor] = []
+    for record in records:
+        local = str(_first(record, ("local_interface", "local_port", "local_intf")) or "").strip()
+        if not local:
+            continue
+        out.append(
+            LldpNeighbor(
+                local_port=local,
+                name=str(_first(record, ("neighbor_name", "neighbor", "system_name")) or "").strip(),
+                port_id=str(
+                    _first(record, ("neighbor_port_id", "neighbor_interface", "port_id")) or ""
+                ).strip(),
+                chassis_id=str(_first(record, ("chassis_id",)) or "").strip(),
+                capabilities=_caps(_first(record, ("capabilities", "enabled_capabilities"))),
+            )
+        )
+    return out
+
+
+def parse_lldp_neighbors(platform: str, command: str, text: str) -> list[LldpNeighbor]:
+    """Parse an LLDP neighbours command's output with ntc-templates."""
+    return neighbors_from_records(parse_ntc(platform, command, text))
+
+
+# --- Linux bridge switches ----------------------------------------------------
+
+
+def _json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        first = text.strip().splitlines()[0][:80] if text.strip() else ""
+        raise SwitchOutputError(f"linux: {what} did not print JSON ({exc.msg}): {first!r}") from None
+
+
+def parse_bridge_fdb(text: str, *, bridge: str | None = None) -> list[MacEntry]:
+    """``bridge -j fdb show`` -> learnt MAC entries on bridge ports.
+
+    Keeps entries whose ``master`` is a bridge (``bridge`` if given); drops the
+    ports' own addresses (``permanent``), ``self`` entries of the NICs and group
+    addresses. Example input line::
+
+        {"mac":"02:00:00:00:01:01","ifname":"swp1","master":"br0","state":""}
+    """
+    data = _json(text, "bridge -j fdb show")
+    if not isinstance(data, list):
+        raise SwitchOutputError("linux: bridge -j fdb show: expected a JSON list")
+    entries: list[MacEntry] = []
+    for row in data:
+        if not isinstance(row, dict) or "master" not in row or "ifname" not in row:
+            continue
+        if bridge is not None and row["master"] != bridge:
+            continue
+        if row.get("state") == "permanent" or "self" in row.get("flags", []):
+            continue
+        try:
+            entry = MacEntry(
+                mac=row["mac"],
+                port=row["ifname"],
+                vlan=row.get("vlan"),
+                kind="static" if row.get("state") == "static" else "dynamic",
+            )
+        except (ValidationError, KeyError):
+            continue
+        if not entry.multicast:
+            entries.append(entry)
+    return entries
+
+
+def parse_ip_link(text: str, *, bridge: str | None = None) -> list[Interface]:
+    """``ip -j link`` -> the bridge's ports: ``ifalias`` is the description.
+
+    Only links with a ``master`` (enslaved to ``bridge`` if given) are ports.
+    """
+    data = _json(text, "ip -j link")
+    if not isinstance(data, list):
+        raise SwitchOutputError("linux: ip -j link: expected a JSON list")
+    out: list[Interface] = []
+    for row in data:
+        if not isinstance(row, dict) or "ifname" not in row or "master" not in row:
+            continue
+        if bridge is not None and row["master"] != bridge:
+            continue
+        flags = row.get("flags", [])
+        out.append(
+            Interface(
+                name=row["ifname"],
+                description=row.get("ifalias", "") or "",
+                admin_up="UP" in flags,
+                oper_up=row.get("operstate") == "UP" or "LOWER_UP" in flags,
+            )
+        )
+    return out
+
+
+def _lldp_items(node: Any) -> list[tuple[str, Any]]:
+    """lldpcli's JSON is a dict keyed by name for one item, a list of such dicts for many."""
+    if isinstance(node, dict):
+        return list(node.items())
+    if isinstance(node, list):
+        return [item for sub in node for item in _lldp_items(sub)]
+    return []
+
+
+def parse_lldpcli(text: str) -> list[LldpNeighbor]:
+    """``lldpcli -f json show neighbors`` -> neighbours by local port.
+
+    Example input (lldpd 1.0)::
+
+        {"lldp": {"interface": {"swp1": {"chassis": {"ded1": {"id": {...},
+          "capability": [{"type": "Bridge", "enabled": false}, ...]}},
+          "port": {"id": {"type": "mac", "value": "..."}, "descr": "veth0"}}}}}
+    """
+    data = _json(text, "lldpcli -f json show neighbors")
+    lldp = data.get("lldp") if isinstance(data, dict) else None
+    if not isinstance(lldp, dict):
+        raise SwitchOutputError("linux: lldpcli -f json: no 'lldp' object")
+    out: list[LldpNeighbor] = []
+    for port, info in _lldp_items(lldp.get("interface", {})):
+        if not isinstance(info, dict):
+            continue
+        name, chassis = "", {}
+        for cname, cinfo in _lldp_items(info.get("chassis", {})):
+            if isinstance(cinfo, dict) and "id" in cinfo:
+                name, chassis = cname, cinfo
+            elif cname == "name" and isinstance(cinfo, dict):  # chassis without a name key level
+                name = str(cinfo.get("value", ""))
+        caps = [
+            str(c.get("type", ""))
+            for c in chassis.get("capability", [])
+            if isinstance(c, dict) and c.get("enabled")
+        ]
+        chassis_id = chassis.get("id", {})
+        port_info = info.get("port", {}) if isinstance(info.get("port"), dict) else {}
+        port_id = port_info.get("id", {})
+        out.append(
+            LldpNeighbor(
+                local_port=port,
+                name=name,
+                port_id=str(port_id.get("value", "") if isinstance(port_id, dict) else port_id),
+                chassis_id=str(chassis_id.get("value", "") if isinstance(chassis_id, dict) else ""),
+                capabilities=tuple(caps),
+            )
+        )
+    return out

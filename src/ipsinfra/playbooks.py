@@ -1,0 +1,474 @@
+"""Run the project's playbooks through ansible-runner; results come back as data.
+
+Each :func:`run` gets a fresh 0700 temporary ``private_data_dir`` (ansible-runner
+writes extravars, i.e. passwords, to ``<dir>/env/extravars``) that is removed
+whatever happens. ``project_dir`` is the repository's ``playbooks/``. The
+result has one :class:`HostResult` per host, so one dead host never hides the
+others; call :meth:`PlaybookResult.raise_on_error` to get an exception instead.
+
+Example::
+
+    result = run("ping", {"all": {"hosts": {"localhost": {"ansible_connection": "local"}}}})
+    result.hosts["localhost"]       # HostResult(ok=2, changed=0, failed=0, unreachable=0, ...)
+    result.raise_on_error()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+import ipsinfra
+from ipsinfra.errors import InvalidInput, OperationTimeout, PlaybookError
+
+__all__ = [
+    "HostResult",
+    "PlaybookResult",
+    "available_playbooks",
+    "default_playbook_dir",
+    "result_from_stats",
+    "run",
+]
+
+PLAYBOOK_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(\.ya?ml)?$")
+# ansible-runner's stats keys -> HostResult fields.
+_STATS_FIELDS = {
+    "ok": "ok",
+    "changed": "changed",
+    "failures": "failed",
+    "dark": "unreachable",
+    "skipped": "skipped",
+    "rescued": "rescued",
+    "ignored": "ignored",
+}
+_MASK = "********"
+
+
+class HostResult(BaseModel):
+    """Task counts for one host, as in Ansible's PLAY RECAP (``ok`` includes ``changed``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+
+    @property
+    def succeeded(self) -> bool:
+        """No failed task and the host was reachable."""
+        return self.failed == 0 and self.unreachable == 0
+
+
+class PlaybookResult(BaseModel):
+    """The outcome of one playbook run.
+
+    ``status`` is ansible-runner's (``successful``, ``failed``); ``rc`` is
+    ansible-playbook's exit code (0 ok, 2 a host failed, 4 a host unreachable).
+    ``data`` is what the playbook reported with ``ansible.builtin.set_stats``
+    (extravar values masked). ``run_dir`` is the temporary private data dir the
+    run used; it no longer exists when the result is returned.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    playbook: str
+    status: str
+    rc: int
+    hosts: dict[str, HostResult]
+    duration_s: float
+    data: dict[str, Any] = {}
+    run_dir: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The run succeeded and every host succeeded."""
+        return self.status == "successful" and self.rc == 0 and all(h.succeeded for h in self.hosts.values())
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        """Hosts with a failed task or that could not be reached, sorted."""
+        return sorted(name for name, host in self.hosts.items() if not host.succeeded)
+
+    def raise_on_error(self) -> PlaybookResult:
+        """Return self if :attr:`ok`, else raise PlaybookError naming the failed hosts."""
+        if self.ok:
+            return self
+        details = []
+        for name in self.failed_hosts:
+            host = self.hosts[name]
+            parts = [f"{field}={getattr(host, field)}" for field in ("failed", "unreachable")]
+            details.append(f"{name} ({', '.join(p for p in parts if not p.endswith('=0'))})")
+        where = f"failed on {', '.join(details)}" if details else "no host failed"
+        raise PlaybookError(f"playbook {self.playbook!r}: {where} (status={self.status}, rc={self.rc})")
+
+
+def result_from_stats(
+    status: str,
+    rc: int | None,
+    stats: Mapping[str, Mapping[str, int]] | None,
+    *,
+    playbook: str = "",
+    duration_s: float = 0.0,
+    data: Mapping[str, Any] | None = None,
+    run_dir: Path | None = None,
+) -> PlaybookResult:
+    """Build a :class:`PlaybookResult` from ansible-runner's ``status``, ``rc`` and ``stats``.
+
+    Pure: feed it a recorded ``runner.stats`` dict, e.g.
+    ``{"ok": {"web1": 2}, "dark": {"web2": 1}, "failures": {}, ...}``.
+    Every host named under any key (``processed`` too) gets a result.
+
+    Raises:
+        PlaybookError: ``stats`` is None: ansible-playbook never reached its
+            recap (syntax error, no such inventory, rc 127: not found...).
+    """
+    if stats is None:
+        raise PlaybookError(
+            f"playbook {playbook!r}: ansible-runner reported no stats (status={status}, rc={rc}): "
+            "ansible-playbook stopped before its PLAY RECAP (bad playbook or inventory, "
+            "no hosts matched, or ansible-playbook not found)"
+        )
+    names: set[str] = set()
+    for per_host in stats.values():
+        names.update(per_host)
+    hosts = {
+        name: HostResult(
+            **{field: int(stats.get(key, {}).get(name, 0)) for key, field in _STATS_FIELDS.items()}
+        )
+        for name in sorted(names)
+    }
+    return PlaybookResult(
+        playbook=playbook,
+        status=status,
+        rc=-1 if rc is None else int(rc),
+        hosts=hosts,
+        duration_s=round(duration_s, 3),
+        data=dict(data or {}),
+        run_dir=run_dir,
+    )
+
+
+def default_playbook_dir() -> Path:
+    """The repository's ``playbooks/`` (beside ``src/``) for a source checkout."""
+    return Path(ipsinfra.__file__).resolve().parents[2] / "playbooks"
+
+
+def available_playbooks(playbook_dir: Path | None = None) -> list[str]:
+    """Names (without ``.yml``) of the playbooks in ``playbook_dir``."""
+    directory = playbook_dir or default_playbook_dir()
+    if not directory.is_dir():
+        return []
+    return sorted(p.stem for p in directory.iterdir() if p.suffix in {".yml", ".yaml"} and p.is_file())
+
+
+def _playbook_file(name: str, playbook_dir: Path) -> Path:
+    if not isinstance(name, str) or "/" in name or "\\" in name or ".." in name:
+        raise InvalidInput(f"playbook: {name!r} must be a bare playbook name, not a path")
+    if not PLAYBOOK_NAME_RE.fullmatch(name):
+        raise InvalidInput(f"playbook: {name!r} is not a valid playbook name")
+    candidates = [name] if name.endswith((".yml", ".yaml")) else [f"{name}.yml", f"{name}.yaml"]
+    for candidate in candidates:
+        path = playbook_dir / candidate
+        if path.is_file():
+            return path
+    known = ", ".join(available_playbooks(playbook_dir)) or "none"
+    raise InvalidInput(f"playbook: no playbook named {name!r} in {playbook_dir} (available: {known})")
+
+
+def _inventory_arg(inventory: str | Path | Mapping[str, Any]) -> tuple[str | dict[str, Any], str]:
+    """What to hand ansible-runner, and the inventory's text (to look for known_hosts)."""
+    if isinstance(inventory, Mapping):
+        data = json.loads(json.dumps(inventory))  # a plain, JSON-safe copy
+        return data, json.dumps(data)
+    if isinstance(inventory, Path) or (isinstance(inventory, str) and "\n" not in inventory):
+        path = Path(inventory).expanduser()
+        if not path.exists():
+            raise InvalidInput(f"inventory: {str(inventory)!r} does not exist")
+        # ansible-runner takes a relative path as inventory *text*: always pass it absolute.
+        path = path.resolve()
+        return str(path), _read_inventory_text(path)
+    if isinstance(inventory, str):
+        return inventory, inventory
+    raise InvalidInput(f"inventory: {type(inventory).__name__} is not a path, INI text or a dict")
+
+
+def _read_inventory_text(path: Path, limit: int = 2_000_000) -> str:
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    chunks: list[str] = []
+    size = 0
+    for file in files:
+        with contextlib.suppress(OSError):
+            chunks.append(file.read_text(errors="replace"))
+            size += len(chunks[-1])
+        if size > limit:
+            break
+    return "\n".join(chunks)
+
+
+def _envvars(inventory_text: str, pdd: Path, run_id: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+    venv_bin = str(Path(sys.executable).parent)
+    package_dir = str(Path(ipsinfra.__file__).resolve().parent)
+    collections = [package_dir]
+    if os.environ.get("ANSIBLE_COLLECTIONS_PATH"):
+        collections.append(os.environ["ANSIBLE_COLLECTIONS_PATH"])
+    env: dict[str, str] = {
+        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(collections),
+        # Controller-side temp files (copy's content=, templates) go away with the run dir.
+        "ANSIBLE_LOCAL_TEMP": str(pdd / "tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+        # Marks every process of this run, so none outlives it (see _kill_leftovers).
+        "IPSINFRA_RUN_ID": run_id,
+    }
+    if "UserKnownHostsFile" not in inventory_text and "known_hosts" not in inventory_text:
+        env["ANSIBLE_HOST_KEY_CHECKING"] = "False"
+    if extra:
+        env.update({str(k): str(v) for k, v in extra.items()})
+    path = env.get("PATH") or os.environ.get("PATH") or os.defpath
+    if venv_bin not in path.split(os.pathsep):
+        path = os.pathsep.join([venv_bin, path])
+    env["PATH"] = path
+    return env
+
+
+def _secret_strings(value: Any) -> list[str]:
+    """Every string (and number) inside extravars, longest first, for masking."""
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        for item in value.values():
+            found += _secret_strings(item)
+    elif isinstance(value, list | tuple | set):
+        for item in value:
+            found += _secret_strings(item)
+    elif isinstance(value, str | int | float) and not isinstance(value, bool):
+        text = str(value)
+        if len(text) >= 4:
+            found.append(text)
+    return sorted(set(found), key=len, reverse=True)
+
+
+def _mask(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, _MASK)
+    return text
+
+
+def _stdout_tail(pdd: Path, secrets: list[str], lines: int = 12) -> str:
+    chunks: list[str] = []
+    for name in ("stdout", "stderr"):
+        for file in sorted((pdd / "artifacts").glob(f"*/{name}")):
+            with contextlib.suppress(OSError):
+                chunks += file.read_text(errors="replace").splitlines()
+    tail = "\n".join(line for line in chunks if line.strip())
+    tail = "\n".join(tail.splitlines()[-lines:])
+    return _mask(tail, secrets)
+
+
+def _mask_data(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, Mapping):
+        return {_mask(str(k), secrets): _mask_data(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_data(v, secrets) for v in value]
+    if isinstance(value, str):
+        return _mask(value, secrets)
+    return value
+
+
+class _StatsKeeper:
+    """ansible-runner event_handler: keep only the recap event, on disk and here.
+
+    ``runner.stats`` reads the recap back from disk; every other event (task
+    results, which may carry values a playbook forgot to ``no_log``) is dropped
+    at once, neither written nor held in memory.
+    """
+
+    def __init__(self) -> None:
+        self.artifact_data: dict[str, Any] = {}
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        if event.get("event") != "playbook_on_stats":
+            return False
+        data = event.get("event_data", {}).get("artifact_data")
+        if isinstance(data, dict):
+            self.artifact_data = data
+        return True
+
+
+def _kill_leftovers(marker: bytes, rounds: int = 5) -> list[int]:
+    """SIGKILL every process whose environment carries ``marker``; return their pids.
+
+    On a timeout ansible-runner SIGKILLs ansible-playbook's process group, but
+    ansible's workers ``setsid()`` (ansible-core >= 2.17), so they and the task
+    they run (``sleep 60``, an ssh client...) would live on. They all inherit
+    the run's environment, which is how they are found here.
+    """
+    killed: list[int] = []
+    me = os.getpid()
+    for _ in range(rounds):
+        found = []
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit() or int(entry.name) == me:
+                continue
+            try:
+                with open(f"/proc/{entry.name}/environ", "rb") as fh:
+                    if marker in fh.read().split(b"\0"):
+                        found.append(int(entry.name))
+            except OSError:
+                continue
+        if not found:
+            break
+        for pid in found:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        killed += found
+        time.sleep(0.02)
+    return killed
+
+
+@contextlib.contextmanager
+def _cancel_on_signals() -> Iterator[tuple[Callable[[], bool], list[int]]]:
+    """A cancel_callback for SIGINT/SIGTERM during the run, handlers restored after.
+
+    Without one, ansible-runner installs its own SIGINT/SIGTERM handlers for
+    good, and Ctrl-C no longer interrupts the caller after the first run.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield (lambda: False), received
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield (lambda: bool(received)), received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run(
+    name: str,
+    inventory: str | Path | Mapping[str, Any],
+    *,
+    limit: str | None = None,
+    extravars: Mapping[str, Any] | None = None,
+    check: bool = False,
+    diff: bool = False,
+    playbook_dir: Path | None = None,
+    timeout: float | None = None,
+    envvars: Mapping[str, str] | None = None,
+    keep_artifacts: Path | None = None,
+    private_data_root: Path | None = None,
+) -> PlaybookResult:
+    """Run playbook ``name`` (``playbooks/<name>.yml``) and return one result per host.
+
+    Args:
+        name: a bare playbook name, ``ping`` or ``ping.yml``; never a path.
+        inventory: an inventory path (file or directory), INI text, or a dict
+            in Ansible's YAML/JSON inventory shape.
+        limit: ``--limit`` pattern.
+        extravars: ``-e`` values; written only inside the temporary run dir
+            and masked in every message this function produces.
+        check: ``--check``.  diff: ``--diff``.
+        playbook_dir: where playbooks live (default: the repository's ``playbooks/``).
+        timeout: seconds (rounded up) before ansible-playbook is killed.
+        envvars: extra environment for ansible-playbook (wins over the defaults).
+        keep_artifacts: copy the run's ``artifacts/`` (never ``env/``) there.
+        private_data_root: where the temporary run dir is made (default: TMPDIR).
+
+    Raises:
+        InvalidInput: bad playbook name or inventory.
+        OperationTimeout: the run exceeded ``timeout``.
+        PlaybookError: the run was canceled or ansible-playbook produced no recap.
+    """
+    import ansible_runner  # heavy import, only when a playbook actually runs
+
+    directory = (playbook_dir or default_playbook_dir()).resolve()
+    if not directory.is_dir():
+        raise InvalidInput(f"playbook_dir: {str(directory)!r} is not a directory")
+    playbook = _playbook_file(name, directory)
+    if timeout is not None and not timeout > 0:
+        raise InvalidInput(f"timeout: {timeout!r} must be a positive number of seconds")
+    inventory_arg, inventory_text = _inventory_arg(inventory)
+    secrets = _secret_strings(dict(extravars or {}))
+    cmdline = " ".join(flag for flag, on in (("--check", check), ("--diff", diff)) if on)
+
+    if private_data_root is not None:
+        private_data_root.mkdir(parents=True, exist_ok=True)
+    pdd = Path(tempfile.mkdtemp(prefix="ipsinfra-run-", dir=private_data_root))  # mode 0700
+    started = time.monotonic()
+    keeper = _StatsKeeper()
+    run_id = uuid.uuid4().hex
+    try:
+        (pdd / "tmp").mkdir(mode=0o700)
+        with _cancel_on_signals() as (cancel_callback, received):
+            runner = ansible_runner.run(
+                private_data_dir=str(pdd),
+                project_dir=str(directory),
+                playbook=playbook.name,
+                inventory=inventory_arg,
+                limit=limit,
+                extravars=dict(extravars) if extravars else None,
+                cmdline=cmdline or None,
+                envvars=_envvars(inventory_text, pdd, run_id, envvars),
+                timeout=math.ceil(timeout) if timeout is not None else None,
+                # Wake at least each second so job_timeout is checked promptly.
+                settings={"pexpect_timeout": 1},
+                fact_cache_type="memory",
+                quiet=True,
+                event_handler=keeper,
+                cancel_callback=cancel_callback,
+            )
+        duration = time.monotonic() - started
+        status, rc = str(runner.status), runner.rc
+        if status == "timeout":
+            raise OperationTimeout(
+                f"playbook {playbook.stem!r} did not finish within {timeout:g} s and was killed"
+            )
+        if status == "canceled" or received:
+            if signal.SIGINT in received:
+                raise KeyboardInterrupt
+            raise PlaybookError(f"playbook {playbook.stem!r}: canceled by signal {received}")
+        stats = runner.stats
+        if stats is None:
+            raise PlaybookError(
+                f"playbook {playbook.stem!r}: ansible-runner reported no stats "
+                f"(status={status}, rc={rc}); last output:\n{_stdout_tail(pdd, secrets)}"
+            )
+        return result_from_stats(
+            status,
+            rc,
+            stats,
+            playbook=playbook.stem,
+            duration_s=duration,
+            data=_mask_data(keeper.artifact_data, secrets),
+            run_dir=pdd,
+        )
+    finally:
+        _kill_leftovers(f"IPSINFRA_RUN_ID={run_id}".encode())
+        try:
+            if keep_artifacts is not None and (pdd / "artifacts").is_dir():
+                shutil.copytree(pdd / "artifacts", keep_artifacts, dirs_exist_ok=True)
+        finally:
+            shutil.rmtree(pdd, ignore_errors=True)
