@@ -32,7 +32,8 @@ inventory_app = typer.Typer(help="The fleet as the inventory describes it.", no_
 app.add_typer(journal_app, name="journal")
 app.add_typer(inventory_app, name="inventory")
 
-out = Console(soft_wrap=True)
+# Pipes and CI logs get wide tables rather than truncated cells.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2

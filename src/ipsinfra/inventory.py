@@ -431,7 +431,12 @@ def _validate(
 
 
 _ANSIBLE_FIELD_MAP = {
-    "nodes": {"ansible_host": "ssh_host", "ansible_port": "ssh_port"},
+    "nodes": {
+        "ansible_host": "ssh_host",
+        "ansible_port": "ssh_port",
+        "ansible_user": "ssh_user",
+        "ansible_ssh_private_key_file": "ssh_key_file",
+    },
     "switches": {"ansible_host": "host", "ansible_port": "port", "ansible_user": "username"},
     "vds": {"vds_name": "name", "vds_order": "order"},
     "dedicated": {"switch_port": "port"},

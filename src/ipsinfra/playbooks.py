@@ -344,6 +344,16 @@ def _kill_leftovers(marker: bytes, rounds: int = 5) -> list[int]:
     return killed
 
 
+def _run_translating_errors(call: Callable[..., Any], secrets: list[str], **kwargs: Any) -> Any:
+    """Call ``ansible_runner.run``; its own errors become PlaybookError (secrets masked)."""
+    from ansible_runner.exceptions import AnsibleRunnerException
+
+    try:
+        return call(**kwargs)
+    except (AnsibleRunnerException, ValueError, OSError) as exc:
+        raise PlaybookError(f"ansible-runner failed: {_mask(str(exc), secrets)}") from None
+
+
 @contextlib.contextmanager
 def _cancel_on_signals() -> Iterator[tuple[Callable[[], bool], list[int]]]:
     """A cancel_callback for SIGINT/SIGTERM during the run, handlers restored after.
@@ -420,10 +430,13 @@ def run(
     started = time.monotonic()
     keeper = _StatsKeeper()
     run_id = uuid.uuid4().hex
+    ended_normally = False
     try:
         (pdd / "tmp").mkdir(mode=0o700)
         with _cancel_on_signals() as (cancel_callback, received):
-            runner = ansible_runner.run(
+            runner = _run_translating_errors(
+                ansible_runner.run,
+                secrets,
                 private_data_dir=str(pdd),
                 project_dir=str(directory),
                 playbook=playbook.name,
@@ -442,6 +455,7 @@ def run(
             )
         duration = time.monotonic() - started
         status, rc = str(runner.status), runner.rc
+        ended_normally = status in {"successful", "failed"} and not received
         if status == "timeout":
             raise OperationTimeout(
                 f"playbook {playbook.stem!r} did not finish within {timeout:g} s and was killed"
@@ -466,7 +480,9 @@ def run(
             run_dir=pdd,
         )
     finally:
-        _kill_leftovers(f"IPSINFRA_RUN_ID={run_id}".encode())
+        if not ended_normally:
+            # After a normal end only ssh ControlPersist masters remain; they may stay.
+            _kill_leftovers(f"IPSINFRA_RUN_ID={run_id}".encode())
         try:
             if keep_artifacts is not None and (pdd / "artifacts").is_dir():
                 shutil.copytree(pdd / "artifacts", keep_artifacts, dirs_exist_ok=True)

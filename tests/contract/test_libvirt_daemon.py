@@ -83,7 +83,9 @@ def target(daemons: list[LibvirtDaemon]) -> Iterator[LibvirtDriver]:
 
 
 class TestLibvirtDaemon(DriverContract):
-    def test_guests_are_real_qemu_processes(self, driver: LibvirtDriver, daemons: list[LibvirtDaemon]) -> None:
+    def test_guests_are_real_qemu_processes(
+        self, driver: LibvirtDriver, daemons: list[LibvirtDaemon]
+    ) -> None:
         spec = spec_for(driver, 1201)
         vds = driver.define(spec, start=True)
         assert vds.state == VdsState.RUNNING

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ipsinfra.errors import UnsupportedOperation
+from ipsinfra.errors import Conflict, UnsupportedOperation
 from ipsinfra.hypervisors.libvirt import LibvirtDriver
 from ipsinfra.models import HypervisorKind, Node, VdsState
 from tests.contract.base import DriverContract, spec_for
@@ -61,7 +61,7 @@ class TestLibvirtTestDriver(DriverContract):
     def test_rename_running_refused(self, driver: LibvirtDriver) -> None:
         spec = spec_for(driver, 1102)
         driver.define(spec, start=True)
-        with pytest.raises(Exception, match="running") as info:
+        with pytest.raises(Conflict, match="running") as info:
             driver.rename(spec.name, "VPS1102(77.88)")
         assert "lv1" in str(info.value)
         assert driver.get_vds(spec.name).state == VdsState.RUNNING

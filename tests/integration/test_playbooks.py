@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import signal
 import socket
 import sys
 import time
@@ -67,7 +68,12 @@ def _closed_port() -> int:
 
 
 def test_ping_on_localhost_gives_per_host_results(password: str) -> None:
+    sigint_before = signal.getsignal(signal.SIGINT)
+
     result = playbooks.run("ping", LOCALHOST, extravars={"secret_password": password})
+
+    # ansible-runner would install its own SIGINT handler for good; ours is restored.
+    assert signal.getsignal(signal.SIGINT) is sigint_before
 
     assert result.ok, result
     assert result.status == "successful"

@@ -57,6 +57,7 @@ def test_example_nodes(fleet: Fleet) -> None:
     assert pve1.kind is HypervisorKind.PROXMOX
     assert (kvm1.site, kvm2.site, pve1.site) == ("msk1", "msk1", "fra1")
     assert kvm1.ssh_host == "203.0.113.10"  # from ansible_host
+    assert kvm1.ssh_user == "root"  # ansible_user, inline group var of `nodes`
     assert pve1.secret == SecretRef(env="IPSINFRA_PVE1_TOKEN")
     assert pve1.pve_node == "pve1"
     # Distinct last-two octets: the §8.5 names of the nodes never collide.

@@ -97,15 +97,27 @@ def test_fixtures_cover_every_platform_directory(shared_fixtures: Path) -> None:
 
 
 def test_cisco_ios_record_normalised() -> None:
-    records = [{"destination_address": "0010.0DE0.E289", "destination_port": ["Fa0/1"], "type": "Dynamic",
-                "vlan_id": "1"}]
-    assert mac_entries_from_records(records) == [MacEntry(mac="00:10:0d:e0:e2:89", port="Fa0/1", vlan=1,
-                                                          kind="dynamic")]
+    records = [
+        {
+            "destination_address": "0010.0DE0.E289",
+            "destination_port": ["Fa0/1"],
+            "type": "Dynamic",
+            "vlan_id": "1",
+        }
+    ]
+    assert mac_entries_from_records(records) == [
+        MacEntry(mac="00:10:0d:e0:e2:89", port="Fa0/1", vlan=1, kind="dynamic")
+    ]
 
 
 def test_multi_port_record_gives_one_entry_per_port_and_bad_records_are_skipped() -> None:
     records = [
-        {"mac_address": "0100.5e00.0001", "destination_port": ["Po1", "Po2"], "vlan_id": "5", "type": "STATIC"},
+        {
+            "mac_address": "0100.5e00.0001",
+            "destination_port": ["Po1", "Po2"],
+            "vlan_id": "5",
+            "type": "STATIC",
+        },
         {"mac_address": "jenn.3057.8423", "destination_port": ["Po66"], "vlan_id": "200", "type": "STATIC"},
         {"mac_address": "50-61-84-DD-58-00", "port": "", "vid": "25", "type": "Self"},
     ]
@@ -130,7 +142,11 @@ def test_refused_command_and_unknown_platform() -> None:
 
 
 def test_empty_cisco_table_is_empty_not_garbage() -> None:
-    text = "          Mac Address Table\n-------------------------------------------\n\nVlan    Mac Address       Type        Ports\n----    -----------       --------    -----\nTotal Mac Addresses for this criterion: 0\n"
+    text = (
+        "          Mac Address Table\n-------------------------------------------\n\n"
+        "Vlan    Mac Address       Type        Ports\n----    -----------       --------    -----\n"
+        "Total Mac Addresses for this criterion: 0\n"
+    )
     assert parse_mac_table("cisco_ios", "show mac address-table", text) == []
 
 
@@ -159,10 +175,20 @@ def test_cisco_lldp_detail() -> None:
     text = (DATA / "cisco_ios_show_lldp_neighbors_detail.txt").read_text()
     neighbors = parse_lldp_neighbors("cisco_ios", "show lldp neighbors detail", text)
     assert neighbors == [
-        LldpNeighbor(local_port="Gi0/24", name="core1", port_id="Te1/0/1", chassis_id="0011.2233.4455",
-                     capabilities=("B", "R")),
-        LldpNeighbor(local_port="Gi0/1", name="ded1", port_id="52:54:00:aa:00:01",
-                     chassis_id="5254.00aa.0001", capabilities=()),
+        LldpNeighbor(
+            local_port="Gi0/24",
+            name="core1",
+            port_id="Te1/0/1",
+            chassis_id="0011.2233.4455",
+            capabilities=("B", "R"),
+        ),
+        LldpNeighbor(
+            local_port="Gi0/1",
+            name="ded1",
+            port_id="52:54:00:aa:00:01",
+            chassis_id="5254.00aa.0001",
+            capabilities=(),
+        ),
     ]
     assert [n.is_switch for n in neighbors] == [True, False]
 
@@ -186,10 +212,19 @@ def test_ip_link_gives_bridge_ports_with_alias_as_description() -> None:
 
 def test_lldpcli_json_one_and_many_interfaces() -> None:
     many = parse_lldpcli((DATA / "lldpcli_neighbors.json").read_text())
-    assert [(n.local_port, n.name, n.is_switch) for n in many] == [("swp1", "ded1", False),
-                                                                   ("swp2", "core1", True)]
-    one = {"lldp": {"interface": {"swp1": json.loads((DATA / "lldpcli_neighbors.json").read_text())
-                                   ["lldp"]["interface"][0]["swp1"]}}}
+    assert [(n.local_port, n.name, n.is_switch) for n in many] == [
+        ("swp1", "ded1", False),
+        ("swp2", "core1", True),
+    ]
+    one = {
+        "lldp": {
+            "interface": {
+                "swp1": json.loads((DATA / "lldpcli_neighbors.json").read_text())["lldp"]["interface"][0][
+                    "swp1"
+                ]
+            }
+        }
+    }
     assert [n.name for n in parse_lldpcli(json.dumps(one))] == ["ded1"]
     assert parse_lldpcli('{"lldp": {}}') == []
 

@@ -149,3 +149,34 @@ def test_missing_inventory_path_is_refused_before_running(tmp_path: Path) -> Non
 def test_non_positive_timeout_is_refused() -> None:
     with pytest.raises(InvalidInput, match="timeout"):
         playbooks.run("ping", {"all": {}}, timeout=0)
+
+
+def test_environment_finds_the_venv_and_the_embedded_collections(tmp_path: Path) -> None:
+    import sys
+
+    import ipsinfra
+
+    env = playbooks._envvars("localhost ansible_connection=local\n", tmp_path, "run1", None)
+
+    assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
+    assert env["ANSIBLE_COLLECTIONS_PATH"].split(":")[0] == str(Path(ipsinfra.__file__).resolve().parent)
+    assert env["ANSIBLE_LOCAL_TEMP"] == str(tmp_path / "tmp")
+    assert env["IPSINFRA_RUN_ID"] == "run1"
+    assert env["ANSIBLE_HOST_KEY_CHECKING"] == "False"  # the inventory pins no host keys
+
+
+def test_host_key_checking_stays_on_when_the_inventory_pins_known_hosts(tmp_path: Path) -> None:
+    inventory = {"all": {"vars": {"ansible_ssh_common_args": "-o UserKnownHostsFile=/x/known_hosts"}}}
+    _, text = playbooks._inventory_arg(inventory)
+
+    env = playbooks._envvars(text, tmp_path, "run1", {"ANSIBLE_FORKS": "7"})
+
+    assert "ANSIBLE_HOST_KEY_CHECKING" not in env
+    assert env["ANSIBLE_FORKS"] == "7"
+
+
+def test_secret_values_are_masked_in_messages_and_data() -> None:
+    found = playbooks._secret_strings({"secret_password": "s3cr3t-value", "nested": {"list": ["tok-123"]}})
+
+    assert playbooks._mask("x s3cr3t-value y tok-123", found) == "x ******** y ********"
+    assert playbooks._mask_data({"k": ["tok-123"]}, found) == {"k": ["********"]}

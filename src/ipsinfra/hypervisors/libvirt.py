@@ -193,7 +193,9 @@ class LibvirtDriver(HypervisorDriver):
         """Every domain on the node. Calls: 2 per node + one ``XMLDesc`` per domain (see module doc)."""
         with self._errors("list domains"):
             stats = self._conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE, 0)
-            autostart = {d.name() for d in self._conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)}
+            autostart = {
+                d.name() for d in self._conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)
+            }
         result: list[Vds] = []
         for dom, values in stats:
             name = dom.name()
@@ -204,7 +206,9 @@ class LibvirtDriver(HypervisorDriver):
                     continue  # undefined between the two calls
                 raise self._translate(exc, "read", name) from exc
             state = domxml.state_from_libvirt(values.get("state.state", 0), values.get("state.reason", 0))
-            result.append(domxml.parse_domain(xml, node=self.node.name, state=state, autostart=name in autostart))
+            result.append(
+                domxml.parse_domain(xml, node=self.node.name, state=state, autostart=name in autostart)
+            )
         return sorted(result, key=lambda v: v.name)
 
     def get_vds(self, name: str) -> Vds:
@@ -303,7 +307,9 @@ class LibvirtDriver(HypervisorDriver):
         naming.parse_vps_name(new_name)
         dom = self._lookup(name)
         if self._state(dom) != VdsState.STOPPED:
-            raise Conflict(f"{self.node.name}: VDS {name!r} is running; libvirt renames only shut-off domains")
+            raise Conflict(
+                f"{self.node.name}: VDS {name!r} is running; libvirt renames only shut-off domains"
+            )
         with contextlib.suppress(VdsNotFound):
             self._lookup(new_name)
             raise AlreadyExists(f"{self.node.name}: cannot rename {name!r}: {new_name!r} already exists")
@@ -342,13 +348,19 @@ class LibvirtDriver(HypervisorDriver):
             message = exc.get_error_message() or ""
             if password:
                 message = message.replace(password, "***")
-            if code in (
-                libvirt.VIR_ERR_NO_SUPPORT,
-                libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
-                libvirt.VIR_ERR_AGENT_UNRESPONSIVE,
-                libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
-            ) or "agent" in message.lower():
-                raise UnsupportedOperation(f"{self.node.name}: {what}: no guest agent answers ({message})") from None
+            if (
+                code
+                in (
+                    libvirt.VIR_ERR_NO_SUPPORT,
+                    libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
+                    libvirt.VIR_ERR_AGENT_UNRESPONSIVE,
+                    libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
+                )
+                or "agent" in message.lower()
+            ):
+                raise UnsupportedOperation(
+                    f"{self.node.name}: {what}: no guest agent answers ({message})"
+                ) from None
             raise HypervisorApiError(f"{what}: {message}", node=self.node.name) from None
 
     def migrate(
@@ -422,7 +434,9 @@ class LibvirtDriver(HypervisorDriver):
         with self._errors(f"migrate to {target.node.name} as {dest_name!r}", name):
             dom.migrate3(target.ex_conn, params, flags)
 
-    def _migrate_offline(self, name: str, dom: Any, target: LibvirtDriver, dest_name: str, dest_xml: str) -> None:
+    def _migrate_offline(
+        self, name: str, dom: Any, target: LibvirtDriver, dest_name: str, dest_xml: str
+    ) -> None:
         with target._errors(f"define migrated {name!r}", dest_name):
             target.ex_conn.defineXML(dest_xml)
         got = target.get_vds(dest_name)

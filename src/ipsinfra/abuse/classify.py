@@ -1,0 +1,212 @@
+"""The verdict on a complaint (§7.2, §7.3): category, immediacy and deadline. Pure.
+
+The keyword rules are data (``rules.yml`` beside this module, loaded once).
+Precedence: the most severe matching category wins, severity being the order
+of ``rules.yml`` (csam, terrorism, spamhaus_sbl, malware, botnet, exploit,
+virus, phishing, spam, ddos, copyright, scan; nothing matched -> other).
+
+Example::
+
+    >>> v = classify("Your host 192.0.2.7 serves Zeus malware", dt.datetime(2025, 3, 3, tzinfo=dt.UTC))
+    >>> v.category, v.immediate, v.deadline.isoformat()
+    ('malware', True, '2025-03-03T00:00:00+00:00')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from importlib import resources
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from ipsinfra.abuse.intake import Complaint
+from ipsinfra.errors import InvalidInput
+
+__all__ = [
+    "CATEGORIES",
+    "IMMEDIATE",
+    "Rule",
+    "RuleSet",
+    "Verdict",
+    "classify",
+    "load_rules",
+]
+
+MIN_DEFAULT_HOURS, MAX_DEFAULT_HOURS = 24, 48
+OTHER = "other"
+
+
+class Verdict(BaseModel):
+    """What to do about a complaint and by when."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    category: str
+    immediate: bool
+    deadline: dt.datetime
+    reasons: list[str]
+    matched: list[str]
+
+    @property
+    def is_sbl(self) -> bool:
+        return self.category == "spamhaus_sbl"
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    severity: int
+    immediate: bool
+    patterns: list[str]
+
+
+class RuleSet:
+    """Compiled rules. Build one with :func:`load_rules` (the shipped file) or from a dict."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        try:
+            self.rules = [Rule.model_validate(r) for r in data["categories"]]
+            self.compiled = [
+                [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in r.patterns] for r in self.rules
+            ]
+            self.ignore = [re.compile(p, re.IGNORECASE) for p in data.get("ignore", [])]
+            self.negations = [re.compile(p, re.IGNORECASE) for p in data.get("negations", [])]
+            self.negations_after = [re.compile(p, re.IGNORECASE) for p in data.get("negations_after", [])]
+            self.report_types: dict[str, str] = {
+                str(k).lower(): str(v) for k, v in (data.get("report_types") or {}).items()
+            }
+        except (KeyError, TypeError, ValueError, re.error) as exc:
+            raise InvalidInput(f"rules: value {type(exc).__name__}: the rule data is malformed: {exc}") from None
+        severities = [r.severity for r in self.rules]
+        if severities != sorted(severities, reverse=True):
+            raise InvalidInput("rules.categories: value order: list categories from the most severe down")
+        names = {r.name for r in self.rules}
+        unknown = set(self.report_types.values()) - names
+        if unknown:
+            raise InvalidInput(f"rules.report_types: value {sorted(unknown)!r}: no such category")
+
+    @property
+    def categories(self) -> list[str]:
+        return [r.name for r in self.rules] + [OTHER]
+
+    def immediate(self, category: str) -> bool:
+        return any(r.name == category and r.immediate for r in self.rules)
+
+
+@functools.cache
+def load_rules() -> RuleSet:
+    """The rules shipped in the package (``ipsinfra/abuse/rules.yml``), loaded once."""
+    text = resources.files("ipsinfra.abuse").joinpath("rules.yml").read_text(encoding="utf-8")
+    return RuleSet(yaml.safe_load(text))
+
+
+CATEGORIES: tuple[str, ...] = tuple(load_rules().categories)
+IMMEDIATE: frozenset[str] = frozenset(c for c in CATEGORIES if load_rules().immediate(c))
+
+_CLAUSE_END = re.compile(r"[.;:!?\n]")
+
+
+def _negated(rules: RuleSet, text: str, start: int, end: int) -> bool:
+    clause_start = max((m.end() for m in _CLAUSE_END.finditer(text, 0, start)), default=0)
+    before = text[clause_start:start]
+    after = text[end : end + 60]
+    return any(n.search(before) for n in rules.negations) or any(
+        n.search(after) for n in rules.negations_after
+    )
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def classify(
+    text: str | Complaint,
+    received_at: dt.datetime,
+    dc_reaction_hours: int | None = None,
+    *,
+    default_hours: int = 24,
+    rules: RuleSet | None = None,
+) -> Verdict:
+    """Classify a complaint and set its deadline.
+
+    Args:
+        text: the complaint's text, or a parsed :class:`Complaint` (its subject,
+            report type and statement are read; its stated DC reaction time is
+            used when ``dc_reaction_hours`` is not given).
+        received_at: when the complaint arrived; naive means UTC.
+        dc_reaction_hours: the datacenter's stated reaction time.
+        default_hours: the deadline when the DC states none (§7.3: 24-48).
+
+    Immediate categories (§7.2, §7.3) get ``deadline == received_at``.
+    """
+    if not MIN_DEFAULT_HOURS <= default_hours <= MAX_DEFAULT_HOURS:
+        raise InvalidInput(
+            f"default_hours: value {default_hours!r}: must be {MIN_DEFAULT_HOURS}-{MAX_DEFAULT_HOURS} (§7.3)"
+        )
+    if dc_reaction_hours is not None and dc_reaction_hours < 0:
+        raise InvalidInput(f"dc_reaction_hours: value {dc_reaction_hours!r}: must not be negative")
+    rules = rules or load_rules()
+    report_type: str | None = None
+    if isinstance(text, Complaint):
+        if dc_reaction_hours is None:
+            dc_reaction_hours = text.dc_reaction_hours
+        report_type = text.report_type
+        body = text.text
+    else:
+        body = text
+    received_at = _aware(received_at)
+
+    cleaned = body
+    for pattern in rules.ignore:
+        cleaned = pattern.sub(" ", cleaned)
+
+    hits: dict[str, list[str]] = {}
+    negated: list[str] = []
+    for rule, patterns in zip(rules.rules, rules.compiled, strict=True):
+        for pattern in patterns:
+            for m in pattern.finditer(cleaned):
+                phrase = m.group(0).strip()
+                if _negated(rules, cleaned, m.start(), m.end()):
+                    negated.append(f"{rule.name}:{phrase}")
+                    continue
+                found = hits.setdefault(rule.name, [])
+                if phrase.lower() not in (f.lower() for f in found):
+                    found.append(phrase)
+
+    reasons: list[str] = []
+    category = next((r.name for r in rules.rules if r.name in hits), None)
+    if category is not None:
+        reasons.append(f"matched {category}: {', '.join(repr(p) for p in hits[category][:5])}")
+        others = [name for name in (r.name for r in rules.rules) if name in hits and name != category]
+        if others:
+            reasons.append(f"also matched (less severe): {', '.join(others)}")
+    if report_type:
+        mapped = rules.report_types.get(report_type.lower())
+        if mapped and category is None:
+            category = mapped
+            reasons.append(f"report type {report_type!r} means {mapped}")
+    if category is None:
+        category = OTHER
+        reasons.append("no category rule matched")
+    if negated:
+        reasons.append(f"ignored negated mentions: {', '.join(sorted(set(negated)))}")
+
+    immediate = rules.immediate(category)
+    if immediate:
+        section = "§7.2" if category == "spamhaus_sbl" else "§7.3"
+        reasons.append(f"{section}: {category} needs an immediate reaction")
+        deadline = received_at
+    elif dc_reaction_hours is not None:
+        reasons.append(f"§7.3: the datacenter's stated reaction time, {dc_reaction_hours} h")
+        deadline = received_at + dt.timedelta(hours=dc_reaction_hours)
+    else:
+        reasons.append(f"§7.3: no stated reaction time; default {default_hours} h")
+        deadline = received_at + dt.timedelta(hours=default_hours)
+
+    matched = [f"{name}:{phrase}" for name in (r.name for r in rules.rules) for phrase in hits.get(name, [])]
+    return Verdict(category=category, immediate=immediate, deadline=deadline, reasons=reasons, matched=matched)
