@@ -61,5 +61,5 @@ def should_cancel(
         )
     return Decision(
         cancel=True,
-        reason=f"§7.2: SBL listing, activated {activated.isoformat()} (this month), the client's only service",
+        reason=f"§7.2: SBL listing, activated {activated.isoformat()} (this month), only service",
     )

@@ -81,7 +81,9 @@ class RuleSet:
                 str(k).lower(): str(v) for k, v in (data.get("report_types") or {}).items()
             }
         except (KeyError, TypeError, ValueError, re.error) as exc:
-            raise InvalidInput(f"rules: value {type(exc).__name__}: the rule data is malformed: {exc}") from None
+            raise InvalidInput(
+                f"rules: value {type(exc).__name__}: the rule data is malformed: {exc}"
+            ) from None
         severities = [r.severity for r in self.rules]
         if severities != sorted(severities, reverse=True):
             raise InvalidInput("rules.categories: value order: list categories from the most severe down")
@@ -209,4 +211,6 @@ def classify(
         deadline = received_at + dt.timedelta(hours=default_hours)
 
     matched = [f"{name}:{phrase}" for name in (r.name for r in rules.rules) for phrase in hits.get(name, [])]
-    return Verdict(category=category, immediate=immediate, deadline=deadline, reasons=reasons, matched=matched)
+    return Verdict(
+        category=category, immediate=immediate, deadline=deadline, reasons=reasons, matched=matched
+    )

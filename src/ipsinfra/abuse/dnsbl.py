@@ -251,7 +251,9 @@ def decide_block(result: DnsblResult) -> BlockDecision:
     for listing in result.listed_in:
         if listing in ACTIONABLE:
             return BlockDecision(
-                block=True, category=ACTIONABLE[listing], reason=f"{result.ip} is listed in Spamhaus {listing}"
+                block=True,
+                category=ACTIONABLE[listing],
+                reason=f"{result.ip} is listed in Spamhaus {listing}",
             )
     if result.listed_in:
         return BlockDecision(

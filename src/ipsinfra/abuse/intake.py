@@ -58,9 +58,13 @@ _CIDR4_RE = re.compile(rf"{_V4_TOKEN}/(?:3[0-2]|[12]?\d)(?!\d)")
 _RANGE4_RE = re.compile(rf"({_V4_TOKEN})\s*(?:-|–|—|to|по|до)\s*({_V4_TOKEN})")
 _V4_RE = re.compile(_V4_TOKEN)
 # IPv6 candidates: hex groups with at least two colons; ipaddress decides.
-_V6_RE = re.compile(r"(?<![0-9A-Za-z:.])((?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4})(/\d{1,3})?(?![0-9A-Za-z:])")
+_V6_RE = re.compile(
+    r"(?<![0-9A-Za-z:.])((?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4})(/\d{1,3})?(?![0-9A-Za-z:])"
+)
 # An IP right after these is where the traffic went (the complainant's side).
-_DEST_BEFORE_RE = re.compile(r"(?:\bDST=|\bdst[=:]\s*|\bdest(?:ination)?[=:]?\s*|->\s*|→\s*|\bto\s+port\b)$", re.I)
+_DEST_BEFORE_RE = re.compile(
+    r"(?:\bDST=|\bdst[=:]\s*|\bdest(?:ination)?[=:]?\s*|->\s*|→\s*|\bto\s+port\b)$", re.I
+)
 _RECEIVED_LINE_RE = re.compile(r"^\s*>?\s*(?:Received|X-Received|Authentication-Results|ARC-[A-Za-z-]+):")
 _FORWARD_MARKER_RE = re.compile(
     r"^\s*(?:-{2,}\s*(?:Original Message|Forwarded message|Пересылаемое сообщение|"
@@ -203,7 +207,8 @@ def _strip_received(text: str) -> str:
         if _RECEIVED_LINE_RE.match(line):
             skipping = True
             continue
-        if skipping and line[:1] in (" ", "\t") or (skipping and line.startswith(">") and line[1:2] in " \t"):
+        unquoted = re.sub(r"^(?:> ?)+", "", line)
+        if skipping and unquoted[:1] in (" ", "\t"):
             continue
         skipping = False
         out.append(line)
@@ -360,7 +365,9 @@ def _xarf_fields(text: str) -> dict[str, str]:
 
 def _looks_like_mail(text: str) -> bool:
     head = text.lstrip("\ufeff").split("\n\n", 1)[0].splitlines()[:40]
-    return bool(head) and bool(_HEADERISH_RE.match(head[0])) and sum(bool(_HEADERISH_RE.match(h)) for h in head) >= 2
+    if not head or not _HEADERISH_RE.match(head[0]):
+        return False
+    return sum(bool(_HEADERISH_RE.match(h)) for h in head) >= 2
 
 
 def _ip_of(value: str | None) -> IPAddress | None:

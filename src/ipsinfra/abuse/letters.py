@@ -87,13 +87,14 @@ def render_letters(
     site: Site,
     cancelled: bool,
     abuse_from: str,
-    blocked: bool | None = None,
     lang: str = "en",
     now: dt.datetime | None = None,
     dc_name: str | None = None,
     spamhaus_to: str = SPAMHAUS_ADDRESS,
 ) -> list[Letter]:
     """The letters for one complaint, in the order to send them.
+
+    ``now`` is when the service was blocked (default: now).
 
     * the client's ticket (§7.1): the complaint and the deadline, ``lang`` "en" or "ru";
     * the answer to the complainant (§7.5) when the complaint has an address;
@@ -109,7 +110,7 @@ def render_letters(
         raise InvalidInput(f"lang: value {lang!r}: 'en' or 'ru'")
     if not client.email:
         raise InvalidInput(f"client.email: value None: client {client.id!r} has no address for the ticket")
-    now = now or verdict.deadline if verdict.immediate else now or complaint.received_at
+    now = now or dt.datetime.now(dt.UTC)
     hours = round((verdict.deadline - complaint.received_at).total_seconds() / 3600)
     targets = [str(x) for x in (*complaint.ips, *complaint.networks)] or ["(no address named)"]
     base: dict[str, Any] = {
@@ -164,7 +165,8 @@ def render_letters(
             letters.append(
                 Letter(
                     to=spamhaus_to,
-                    subject=f"{ref}: {', '.join(targets)} blocked" + (", service cancelled" if cancelled else ""),
+                    subject=f"{ref}: {', '.join(targets)} blocked"
+                    + (", service cancelled" if cancelled else ""),
                     body=render("spamhaus.en.txt.j2", with_client),
                     kind=LetterKind.SPAMHAUS,
                     sender=abuse_from,
