@@ -196,6 +196,199 @@ def journal_list(
     emit([e.model_dump(mode="json") for e in entries], as_json, render)
 
 
+JournalOpt = Annotated[
+    str | None, typer.Option("--journal", help="Journal URL or SQLite path (default: IPSINFRA_JOURNAL).")
+]
+CheckOpt = Annotated[bool, typer.Option("--check", help="Plan only: print what would change, touch nothing.")]
+
+
+def _open(inventory: Path, journal_url: str | None) -> tuple[Any, Any, Any]:
+    from ipsinfra import inventory as inv
+    from ipsinfra.hypervisors import DriverPool
+    from ipsinfra.journal import Journal, default_journal_url
+
+    fleet = inv.load(inventory)
+    return fleet, DriverPool(fleet.nodes), Journal(journal_url or default_journal_url())
+
+
+@app.command("provision")
+def provision_cmd(
+    order: Annotated[str, typer.Option(help="Order number.")],
+    node: Annotated[str, typer.Option(help="Target node.")],
+    client: Annotated[str, typer.Option(help="Client id.")],
+    vcpus: Annotated[int, typer.Option(help="vCPUs.")],
+    memory: Annotated[int, typer.Option(help="Memory, MiB.")],
+    disk: Annotated[int, typer.Option(help="Disk, GiB.")],
+    os_name: Annotated[str, typer.Option("--os", help="OS and version, e.g. debian-12.")],
+    ips: Annotated[int, typer.Option(help="Number of IPv4 addresses.")] = 1,
+    arch: Annotated[str, typer.Option(help="Architecture.")] = "x86_64",
+    install_type: Annotated[str, typer.Option(help="Install type (template, iso, ...).")] = "template",
+    panel: Annotated[str | None, typer.Option(help="Control panel, if any.")] = None,
+    comment: Annotated[str, typer.Option(help="The order's comment.")] = "",
+    trial: Annotated[bool, typer.Option("--trial", help="A trial order (§2.1).")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the root password from stdin (checked, §4.8).")
+    ] = False,
+    step_timeout: Annotated[float, typer.Option(help="Deadline per step, seconds.")] = 300.0,
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    journal: JournalOpt = None,
+    check: CheckOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Provision a VDS for an order (§8): plan, create, set a generated password, verify."""
+    from ipsinfra.models import Order, build
+    from ipsinfra.provision import provision
+
+    the_order = build(
+        Order,
+        {
+            "number": order,
+            "client": client,
+            "node": node,
+            "vcpus": vcpus,
+            "memory_mib": memory,
+            "disk_gib": disk,
+            "ips": ips,
+            "os": os_name,
+            "arch": arch,
+            "install_type": install_type,
+            "panel": panel,
+            "comment": comment,
+            "trial": trial,
+        },
+        "order",
+    )
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    fleet, pool, jr = _open(inventory, journal)
+    with pool, jr:
+        result = provision(
+            the_order, fleet, pool, journal=jr, password=password, check=check, step_timeout=step_timeout
+        )
+    data = result.model_dump(mode="json", exclude={"password"})
+    if result.password is not None:
+        data["password"] = result.password.get_secret_value()
+
+    def render() -> None:
+        for line in result.plan.describe():
+            out.print(line, markup=False, highlight=False)
+        for w in result.warnings:
+            out.print(f"warning: {w}", markup=False)
+        if result.checked_only:
+            out.print("--check: nothing was changed", markup=False)
+            return
+        out.print(
+            "created and verified" if result.changed else "unchanged: already provisioned", markup=False
+        )
+        for m in result.mismatches:
+            out.print(f"MISMATCH (§8.1-8.4): {m}", markup=False)
+        if result.password is not None:
+            out.print(f"root password (shown once): {result.password.get_secret_value()}", markup=False)
+
+    emit(data, as_json, render)
+    if result.mismatches:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("migrate")
+def migrate_cmd(
+    name: Annotated[str, typer.Argument(help="The VDS's house name, e.g. 'VPS1234(34.56)'.")],
+    to: Annotated[str, typer.Option("--to", help="Target node.")],
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Offline migration (stop, move, start).")
+    ] = False,
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    journal: JournalOpt = None,
+    check: CheckOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Migrate a VDS to another node (§9): exact vCPUs, renamed, VNC and network moved, verified."""
+    from ipsinfra.migrate import migrate
+
+    naming.parse_vps_name(name)
+    fleet, pool, jr = _open(inventory, journal)
+    with pool, jr:
+        result = migrate(name, to, fleet, pool, live=not offline, journal=jr, check=check)
+
+    def render() -> None:
+        for line in result.plan.describe():
+            out.print(line, markup=False, highlight=False)
+        if result.checked_only:
+            out.print("--check: nothing was changed", markup=False)
+        elif not result.changed:
+            out.print(f"unchanged: {result.plan.new_name} is on {result.plan.target} already", markup=False)
+        elif result.ok:
+            out.print(f"migrated and verified: {result.plan.new_name} on {result.plan.target}", markup=False)
+        for m in result.mismatches:
+            out.print(f"MISMATCH: {m}", markup=False)
+
+    emit(result.model_dump(mode="json"), as_json, render)
+    if result.mismatches:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("audit")
+def audit_cmd(
+    nodes: Annotated[list[str] | None, typer.Option("--node", help="Only these nodes (repeatable).")] = None,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Start VDS that should run and don't; re-verify.")
+    ] = False,
+    dc_list: Annotated[
+        Path | None, typer.Option(help="The DC's server list, CSV with ip,name (§4.4).")
+    ] = None,
+    reach: Annotated[
+        bool, typer.Option("--reach/--no-reach", help="Probe SSH/RDP on running VDS (§4.10).")
+    ] = True,
+    fmt: Annotated[str, typer.Option("--format", help="md, json or junit.")] = "md",
+    output: Annotated[Path | None, typer.Option(help="Also write the report to this file.")] = None,
+    junit: Annotated[Path | None, typer.Option(help="Also write a JUnit XML file here.")] = None,
+    recheck_delay: Annotated[float, typer.Option(help="Seconds before re-reading transitional VDS.")] = 5.0,
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    journal: JournalOpt = None,
+) -> None:
+    """The nightly audit (§5.2, §4.4, §4.10, §2.1): exit 0 clean, 1 findings, 2 could not run."""
+    from ipsinfra import audit
+
+    if fmt not in {"md", "json", "junit"}:
+        fail(f"format: value {fmt!r}: use md, json or junit")
+    dc_names = audit.load_dc_names(dc_list) if dc_list is not None else None
+    fleet, pool, jr = _open(inventory, journal)
+    with pool, jr:
+        report = audit.run(
+            fleet,
+            pool,
+            journal=jr,
+            nodes=nodes,
+            fix=fix,
+            dc_names=dc_names,
+            reach=reach,
+            recheck_delay=recheck_delay,
+            progress=_progress_line,
+        )
+    _print_audit(report, fmt, output, junit)
+    raise typer.Exit(report.exit_code)
+
+
+def _progress_line(node_audit: Any) -> None:
+    state = "ok" if node_audit.reachable else "UNREACHABLE"
+    err.print(
+        f"audit: {node_audit.node}: {state}, {len(node_audit.findings)} finding(s), "
+        f"{node_audit.duration_s:.1f} s",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _print_audit(report: Any, fmt: str, output: Path | None, junit: Path | None) -> None:
+    from ipsinfra import audit
+
+    text = {"md": audit.to_markdown, "json": audit.to_json, "junit": audit.to_junit}[fmt](report)
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+    if junit is not None:
+        junit.write_text(audit.to_junit(report), encoding="utf-8")
+
+
 @app.command("demo")
 def demo_cmd(inventory: InventoryOpt = DEFAULT_INVENTORY, as_json: JsonOpt = False) -> None:
     """The main job on the embedded lab (until the audit lands: load and print the fleet)."""

@@ -488,3 +488,6 @@ def run(
                 shutil.copytree(pdd / "artifacts", keep_artifacts, dirs_exist_ok=True)
         finally:
             shutil.rmtree(pdd, ignore_errors=True)
+            if pdd.exists():  # a just-killed worker finished one last mkdir
+                time.sleep(0.05)
+                shutil.rmtree(pdd, ignore_errors=True)

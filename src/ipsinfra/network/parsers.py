@@ -175,9 +175,12 @@ def interfaces_from_records(records: Iterable[Mapping[str, Any]]) -> list[Interf
         if not name:
             continue
         row = merged.setdefault(name, {"name": name})
-        desc = str(_first(record, ("description", "name", "desc")) or "").strip()
-        if desc and not row.get("description"):
-            row["description"] = desc
+        if "description" in record:  # the full text; Cisco's status table cuts "name" at 18
+            row["description"] = str(record["description"] or "").strip()
+        elif "description" not in row:
+            desc = str(_first(record, ("name", "desc")) or "").strip()
+            if desc:
+                row["description"] = desc
         admin, oper = _status(str(record.get("status", "")))
         if "protocol" in record and admin is not False:
             oper = str(record["protocol"]).strip().lower() == "up"

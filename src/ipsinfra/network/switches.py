@@ -1,0 +1,652 @@
+"""Talk to switches over SSH with netmiko: poll, set descriptions, shut a port safely.
+
+* :func:`collect` polls many switches at once (a bounded thread pool, a
+  per-switch timeout) and returns one :class:`SwitchResult` per switch: facts,
+  or a typed failure (unreachable, auth failed, unknown platform, garbage
+  output...). One dead switch never hides the others.
+* :func:`shutdown_port` / :func:`no_shutdown_port` change one port only after
+  a fresh MAC-table read proves the target (§11.8); otherwise they raise
+  :class:`ipsinfra.errors.TargetProofFailed` and change nothing.
+* :func:`set_descriptions` writes server names into port descriptions (§4.4).
+
+Vendor text is parsed in :mod:`ipsinfra.network.parsers`; this module only
+carries commands to the switch and back.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import logging
+import shlex
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ipsinfra.errors import IpsinfraError, SwitchError, TargetProofFailed, UnsupportedOperation
+from ipsinfra.models import Frozen, Switch, normalize_mac
+from ipsinfra.network import parsers
+from ipsinfra.network.errors import (
+    SwitchAuthFailed,
+    SwitchCommandFailed,
+    SwitchOutputError,
+    SwitchTimeout,
+    SwitchUnreachable,
+    UnknownPlatform,
+)
+from ipsinfra.network.models import (
+    CollectionReport,
+    FailureKind,
+    Interface,
+    LldpNeighbor,
+    MacEntry,
+    SwitchFacts,
+    SwitchResult,
+)
+from ipsinfra.network.portmap import DEFAULT_UPLINK_THRESHOLD, find_uplinks
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "JournalLike",
+    "Platform",
+    "PortAction",
+    "SwitchCredentials",
+    "SwitchSession",
+    "collect",
+    "default_platforms",
+    "no_shutdown",
+    "no_shutdown_port",
+    "open_session",
+    "poll",
+    "set_descriptions",
+    "shutdown_port",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 20.0
+DEFAULT_WORKERS = 8
+
+
+class JournalLike(Protocol):
+    """What we need of :class:`ipsinfra.journal.Journal`: one line per action."""
+
+    def record(
+        self,
+        action: str,
+        target: str,
+        *,
+        result: str = ...,
+        before: Mapping[str, Any] | None = ...,
+        after: Mapping[str, Any] | None = ...,
+        detail: str = ...,
+    ) -> object: ...
+
+
+@dataclass(frozen=True)
+class Platform:
+    """How to read and change one kind of switch (``name`` = netmiko device type).
+
+    ``linux_bridge`` platforms run shell commands (``bridge -j fdb show``...)
+    parsed by our JSON parsers; the others run CLI commands parsed by
+    ntc-templates, and change ports in config mode (``send_config_set``).
+    """
+
+    name: str
+    mac_table: str
+    interfaces: tuple[str, ...] = ()
+    lldp: str | None = None
+    linux_bridge: bool = False
+    config_style: str | None = None  # "cisco" (interface X / description / shutdown), "linux", None
+
+    def description_commands(self, port: str, text: str) -> list[str]:
+        if self.config_style == "cisco":
+            return [f"interface {port}", f"description {text}" if text else "no description"]
+        if self.config_style == "linux":
+            return [f"ip link set dev {shlex.quote(port)} alias {shlex.quote(text)}"]
+        raise UnsupportedOperation(f"{self.name}: writing port descriptions is not supported")
+
+    def admin_commands(self, port: str, up: bool) -> list[str]:
+        if self.config_style == "cisco":
+            return [f"interface {port}", "no shutdown" if up else "shutdown"]
+        if self.config_style == "linux":
+            return [f"ip link set dev {shlex.quote(port)} {'up' if up else 'down'}"]
+        raise UnsupportedOperation(f"{self.name}: port shutdown is not supported")
+
+
+def default_platforms() -> dict[str, Platform]:
+    """A fresh registry (a new dict every call: registries are per caller).
+
+    MAC-table commands are those whose real output is proven in
+    ``../shared/fixtures/ntc-templates-mac-tables``.
+    """
+    cisco_if = ("show interfaces status", "show interfaces description")
+    platforms = [
+        Platform("cisco_ios", "show mac address-table", cisco_if, "show lldp neighbors detail", config_style="cisco"),
+        Platform(
+            "cisco_nxos",
+            "show mac address-table",
+            ("show interface status", "show interface description"),
+            "show lldp neighbors detail",
+            config_style="cisco",
+        ),
+        Platform("arista_eos", "show mac address-table", cisco_if, "show lldp neighbors detail", config_style="cisco"),
+        Platform("cisco_s300", "show mac address-table"),
+        Platform("hp_procurve", "show mac-address", ("show interfaces brief",), "show lldp info remote-device"),
+        Platform("huawei_vrp", "display mac-address", ("display interface description",), "display lldp neighbor"),
+        Platform("hp_comware", "display mac-address"),
+        Platform("huawei_smartax", "display mac-address"),
+        Platform("alcatel_aos", "show mac-address-table"),
+        Platform("allied_telesis_awplus", "show mac address-table"),
+        Platform("aruba_aoscx", "show mac-address-table"),
+        Platform("avaya_ers", "show mac-address-table"),
+        Platform("broadcom_icos", "show mac-addr-table"),
+        Platform("brocade_fastiron", "show mac-address"),
+        Platform("ruckus_fastiron", "show mac-address"),
+        Platform("extreme_exos", "show fdb"),
+        Platform("juniper_junos", "show ethernet-switching table", (), "show lldp neighbors"),
+        Platform(
+            "linux",
+            "bridge -j fdb show",
+            ("ip -j link",),
+            "lldpcli -f json show neighbors",
+            linux_bridge=True,
+            config_style="linux",
+        ),
+    ]
+    return {p.name: p for p in platforms}
+
+
+@dataclass(frozen=True)
+class SwitchCredentials:
+    """A login: a password, a private key file, or both. Never printed."""
+
+    password: str | None = field(default=None, repr=False)
+    key_file: str | None = None
+
+    @classmethod
+    def for_switch(cls, switch: Switch) -> SwitchCredentials:
+        """From the switch's secret reference (a password), resolved now."""
+        if switch.secret is None:
+            return cls()
+        return cls(password=switch.secret.resolve())
+
+
+class PortAction(Frozen):
+    """What a shutdown / no shutdown / description write did, read back from the switch."""
+
+    switch: str
+    port: str
+    action: str
+    mac: str | None = None
+    seen_on: list[str] = []
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    changed: bool = True
+
+
+def _translate(exc: BaseException, switch: str) -> SwitchError:
+    """A netmiko/paramiko/socket error -> our tree, naming the switch."""
+    from netmiko.exceptions import (
+        NetmikoAuthenticationException,
+        NetmikoTimeoutException,
+        ReadTimeout,
+    )
+    from paramiko.ssh_exception import SSHException
+
+    if isinstance(exc, SwitchError):
+        return exc
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, NetmikoAuthenticationException):
+        return SwitchAuthFailed(f"{switch}: authentication failed")
+    if isinstance(exc, ReadTimeout):
+        return SwitchTimeout(f"{switch}: no prompt in time: {msg}")
+    if isinstance(exc, NetmikoTimeoutException):
+        if "TCP connection to device failed" in str(exc) or "refused" in str(exc).lower():
+            return SwitchUnreachable(f"{switch}: TCP connection failed")
+        return SwitchTimeout(f"{switch}: timed out: {msg}")
+    if isinstance(exc, SSHException | OSError | EOFError):
+        return SwitchUnreachable(f"{switch}: SSH session failed: {msg}")
+    if isinstance(exc, ValueError) and "device_type" in str(exc):
+        return UnknownPlatform(f"{switch}: netmiko does not know this platform")
+    return SwitchError(f"{switch}: {type(exc).__name__}: {msg}")
+
+
+class SwitchSession:
+    """One logged-in netmiko session to a switch; use :func:`open_session`."""
+
+    def __init__(self, switch: Switch, platform: Platform, conn: Any, timeout: float) -> None:
+        self.switch = switch
+        self.platform = platform
+        self.conn = conn
+        self.timeout = timeout
+
+    def run(self, command: str) -> str:
+        """Run one command and return its output (prompt and echo stripped)."""
+        try:
+            out = self.conn.send_command(command, read_timeout=self.timeout)
+        except Exception as exc:
+            raise _translate(exc, self.switch.name) from exc
+        return str(out)
+
+    def run_checked(self, command: str) -> str:
+        """Run a shell command on a Linux switch; a non-zero exit raises SwitchCommandFailed."""
+        marker = "__ipsinfra_rc="
+        out = self.run(f"{command}; echo {marker}$?")
+        body, _, rc = out.rpartition(marker)
+        if rc.strip() != "0":
+            raise SwitchCommandFailed(f"{self.switch.name}: {command!r} failed (exit {rc.strip()}): {body.strip()!r}")
+        return body
+
+    def configure(self, commands: list[str]) -> str:
+        """Apply ``commands``: config mode on a CLI switch, shell commands on Linux."""
+        if self.platform.config_style == "linux":
+            return "".join(self.run_checked(c) for c in commands)
+        try:
+            out = str(self.conn.send_config_set(commands, read_timeout=self.timeout))
+        except Exception as exc:
+            raise _translate(exc, self.switch.name) from exc
+        parsers._check_cli_error(self.platform.name, "; ".join(commands), out)
+        return out
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.disconnect()
+
+
+@contextlib.contextmanager
+def open_session(
+    switch: Switch,
+    *,
+    credentials: SwitchCredentials | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    platforms: Mapping[str, Platform] | None = None,
+) -> Iterator[SwitchSession]:
+    """Log into ``switch``; raises a :class:`SwitchError` subclass saying why not.
+
+    Host keys are not checked (netmiko's default, ``ssh_strict=False``); the
+    agent and ``~/.ssh`` keys are not used, only ``credentials``.
+    """
+    from netmiko import ConnectHandler
+
+    registry = default_platforms() if platforms is None else platforms
+    platform = registry.get(switch.platform)
+    if platform is None:
+        raise UnknownPlatform(f"{switch.name}: platform {switch.platform!r} is not one of {sorted(registry)}")
+    creds = credentials if credentials is not None else SwitchCredentials.for_switch(switch)
+    if creds.password is None and creds.key_file is None:
+        raise SwitchAuthFailed(f"{switch.name}: no credentials (set the switch's secret or give a key file)")
+    params: dict[str, Any] = {
+        "device_type": platform.name,
+        "host": switch.host,
+        "port": switch.port,
+        "username": switch.username,
+        "password": creds.password or "",
+        "use_keys": creds.key_file is not None,
+        "key_file": creds.key_file,
+        "allow_agent": False,
+        "conn_timeout": timeout,
+        "auth_timeout": timeout,
+        "banner_timeout": timeout,
+        "read_timeout_override": timeout,
+    }
+    try:
+        conn = ConnectHandler(**params)
+    except Exception as exc:
+        raise _translate(exc, switch.name) from exc
+    session = SwitchSession(switch, platform, conn, timeout)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def read_mac_table(session: SwitchSession) -> list[MacEntry]:
+    """A fresh read of the switch's MAC table."""
+    p = session.platform
+    text = session.run_checked(p.mac_table) if p.linux_bridge else session.run(p.mac_table)
+    if p.linux_bridge:
+        return parsers.parse_bridge_fdb(text)
+    return parsers.parse_mac_table(p.name, p.mac_table, text)
+
+
+def read_interfaces(session: SwitchSession) -> list[Interface]:
+    p = session.platform
+    if p.linux_bridge:
+        return parsers.parse_ip_link(session.run_checked("ip -j link"))
+    if not p.interfaces:
+        return []
+    return parsers.parse_interfaces(p.name, {c: session.run(c) for c in p.interfaces})
+
+
+def read_neighbors(session: SwitchSession) -> list[LldpNeighbor]:
+    """LLDP neighbours; an LLDP that is off or absent gives ``[]`` (logged), never a failure."""
+    p = session.platform
+    if p.lldp is None:
+        return []
+    try:
+        if p.linux_bridge:
+            return parsers.parse_lldpcli(session.run_checked(p.lldp))
+        return parsers.parse_lldp_neighbors(p.name, p.lldp, session.run(p.lldp))
+    except (SwitchCommandFailed, SwitchOutputError, UnknownPlatform) as exc:
+        log.info("%s: no LLDP neighbours: %s", session.switch.name, exc)
+        return []
+
+
+def poll(session: SwitchSession, *, lldp: bool = True) -> SwitchFacts:
+    """MAC table, interfaces and (optionally) LLDP neighbours of one switch."""
+    return SwitchFacts(
+        switch=session.switch.name,
+        platform=session.platform.name,
+        mac_table=tuple(read_mac_table(session)),
+        interfaces=tuple(read_interfaces(session)),
+        neighbors=tuple(read_neighbors(session)) if lldp else (),
+    )
+
+
+_KIND = [
+    (UnknownPlatform, FailureKind.UNKNOWN_PLATFORM),
+    (SwitchAuthFailed, FailureKind.AUTH_FAILED),
+    (SwitchUnreachable, FailureKind.UNREACHABLE),
+    (SwitchTimeout, FailureKind.TIMEOUT),
+    (SwitchOutputError, FailureKind.GARBAGE_OUTPUT),
+    (SwitchCommandFailed, FailureKind.COMMAND_FAILED),
+]
+
+
+def _failure(switch: str, exc: BaseException, started: float) -> SwitchResult:
+    kind = next((k for cls, k in _KIND if isinstance(exc, cls)), FailureKind.ERROR)
+    if isinstance(exc, SwitchAuthFailed) and "no credentials" in str(exc):
+        kind = FailureKind.NO_CREDENTIALS
+    reason = str(exc)
+    prefix = f"{switch}: "
+    return SwitchResult(
+        switch=switch,
+        failure=kind,
+        reason=reason.removeprefix(prefix),
+        elapsed_s=round(time.monotonic() - started, 3),
+    )
+
+
+def poll_switch(
+    switch: Switch,
+    *,
+    credentials: SwitchCredentials | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    platforms: Mapping[str, Platform] | None = None,
+    lldp: bool = True,
+) -> SwitchResult:
+    """Poll one switch; never raises for the switch's own failures (they are the result)."""
+    started = time.monotonic()
+    try:
+        with open_session(switch, credentials=credentials, timeout=timeout, platforms=platforms) as session:
+            facts = poll(session, lldp=lldp)
+    except IpsinfraError as exc:
+        return _failure(switch.name, exc, started)
+    except Exception as exc:  # a driver bug must not hide the other switches
+        return _failure(switch.name, _translate(exc, switch.name), started)
+    return SwitchResult(switch=switch.name, facts=facts, elapsed_s=round(time.monotonic() - started, 3))
+
+
+def collect(
+    switches: Iterable[Switch],
+    *,
+    credentials: Mapping[str, SwitchCredentials] | Callable[[Switch], SwitchCredentials] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_workers: int = DEFAULT_WORKERS,
+    platforms: Mapping[str, Platform] | None = None,
+    lldp: bool = True,
+) -> CollectionReport:
+    """Poll every switch concurrently: one :class:`SwitchResult` per switch.
+
+    Args:
+        credentials: per switch name (or a function of the switch); default: each
+            switch's ``secret`` as its password.
+        timeout: per switch, for the login and each command; the whole poll of
+            a switch is also cut off after ``3 * timeout`` (reported as timeout).
+        max_workers: at most this many sessions at once.
+    """
+    todo = list(switches)
+    started = time.monotonic()
+
+    def creds_of(sw: Switch) -> SwitchCredentials | None:
+        if credentials is None:
+            return None
+        if callable(credentials):
+            return credentials(sw)
+        return credentials.get(sw.name)
+
+    results: dict[str, SwitchResult] = {}
+    pool = cf.ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(todo) or 1)), thread_name_prefix="switch")
+    try:
+        futures: dict[cf.Future[SwitchResult], tuple[Switch, float]] = {}
+        for sw in todo:
+            try:
+                c = creds_of(sw)
+            except IpsinfraError as exc:  # e.g. the secret's env variable is unset
+                results[sw.name] = _failure(sw.name, SwitchAuthFailed(f"no credentials: {exc}"), time.monotonic())
+                continue
+            fut = pool.submit(poll_switch, sw, credentials=c, timeout=timeout, platforms=platforms, lldp=lldp)
+            futures[fut] = (sw, time.monotonic())
+        deadline = 3 * timeout * (len(futures) / max(1, max_workers) + 1)
+        done, not_done = cf.wait(futures, timeout=deadline)
+        for fut in done:
+            sw, _ = futures[fut]
+            results[sw.name] = fut.result()
+        for fut in not_done:
+            sw, t0 = futures[fut]
+            fut.cancel()
+            results[sw.name] = _failure(sw.name, SwitchTimeout(f"no result within {deadline:.0f} s"), t0)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    ordered = {sw.name: results[sw.name] for sw in todo if sw.name in results}
+    return CollectionReport(results=ordered, elapsed_s=round(time.monotonic() - started, 3))
+
+
+# --- changes ----------------------------------------------------------------------
+
+
+def _journal(
+    journal: JournalLike | None,
+    action: str,
+    target: str,
+    *,
+    result: str,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    detail: str = "",
+) -> None:
+    if journal is not None:
+        journal.record(action, target, result=result, before=before, after=after, detail=detail)
+
+
+def _port_state(session: SwitchSession, port: str) -> Interface:
+    iface = next((i for i in read_interfaces(session) if i.name == port), None)
+    if iface is None:
+        raise TargetProofFailed(f"{session.switch.name}: no port {port!r} on the switch; nothing was changed")
+    return iface
+
+
+def _state_dict(iface: Interface) -> dict[str, Any]:
+    return {"admin_up": iface.admin_up, "description": iface.description}
+
+
+def shutdown_port(
+    switch: Switch,
+    port: str,
+    expect_mac: str,
+    *,
+    credentials: SwitchCredentials | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    platforms: Mapping[str, Platform] | None = None,
+    journal: JournalLike | None = None,
+    uplink_threshold: int = DEFAULT_UPLINK_THRESHOLD,
+    reason: str = "",
+) -> PortAction:
+    """Shut ``port`` down, after proving ``expect_mac`` is learnt on that very port now.
+
+    The proof is a fresh MAC-table read in the same session, just before the
+    change: the MAC must be on ``port`` and on no other port, and ``port`` must
+    not be an uplink (LLDP switch neighbour or more than ``uplink_threshold``
+    MACs). Otherwise :class:`TargetProofFailed` says what was seen where and
+    nothing is changed. The new state is read back from the switch.
+    """
+    mac = normalize_mac(expect_mac)
+    target = f"{switch.name}:{port}"
+    with open_session(switch, credentials=credentials, timeout=timeout, platforms=platforms) as s:
+        facts = SwitchFacts(
+            switch=switch.name,
+            platform=s.platform.name,
+            mac_table=tuple(read_mac_table(s)),
+            neighbors=tuple(read_neighbors(s)),
+        )
+        seen_on = facts.ports_of(mac)
+        problem = None
+        if seen_on != [port]:
+            where = ", ".join(seen_on) if seen_on else "no port"
+            problem = f"{mac} is on {where} of {switch.name}, not on {port}"
+        elif port in find_uplinks(facts, threshold=uplink_threshold):
+            count = len({e.mac for e in facts.mac_table if e.port == port})
+            problem = f"{port} of {switch.name} is an uplink ({count} MACs / LLDP switch neighbour)"
+        if problem is not None:
+            _journal(journal, "switch.port.shutdown", target, result="refused", detail=problem)
+            raise TargetProofFailed(f"refusing to shut down {target}: {problem}; nothing was changed")
+        before = _port_state(s, port)
+        s.configure(s.platform.admin_commands(port, up=False))
+        after = _port_state(s, port)
+    action = PortAction(
+        switch=switch.name,
+        port=port,
+        action="shutdown",
+        mac=mac,
+        seen_on=seen_on,
+        before=_state_dict(before),
+        after=_state_dict(after),
+        changed=before.admin_up is not False,
+    )
+    ok = after.admin_up is False
+    _journal(
+        journal,
+        "switch.port.shutdown",
+        target,
+        result="ok" if ok else "failed",
+        before=action.before,
+        after=action.after,
+        detail=f"{mac} proven on {port}" + (f"; {reason}" if reason else ""),
+    )
+    if not ok:
+        raise SwitchError(f"{target}: shutdown sent but the port still reads admin up")
+    return action
+
+
+def no_shutdown_port(
+    switch: Switch,
+    port: str,
+    expect_mac: str,
+    *,
+    credentials: SwitchCredentials | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    platforms: Mapping[str, Platform] | None = None,
+    journal: JournalLike | None = None,
+    reason: str = "",
+) -> PortAction:
+    """Bring ``port`` back up (unblock), after proving it is still the server's port.
+
+    A port that is down has no MACs learnt, so the proof is the other way
+    round: ``expect_mac`` must not be learnt on any *other* port (the server
+    has not moved; re-enabling would hand the port to whoever is there now),
+    and ``port`` must exist. The new state is read back.
+    """
+    mac = normalize_mac(expect_mac)
+    target = f"{switch.name}:{port}"
+    with open_session(switch, credentials=credentials, timeout=timeout, platforms=platforms) as s:
+        seen_on = sorted({e.port for e in read_mac_table(s) if e.mac == mac})
+        elsewhere = [p for p in seen_on if p != port]
+        if elsewhere:
+            problem = f"{mac} is on {', '.join(elsewhere)} of {switch.name}, not on {port}"
+            _journal(journal, "switch.port.no_shutdown", target, result="refused", detail=problem)
+            raise TargetProofFailed(f"refusing to enable {target}: {problem}; nothing was changed")
+        before = _port_state(s, port)
+        s.configure(s.platform.admin_commands(port, up=True))
+        after = _port_state(s, port)
+    action = PortAction(
+        switch=switch.name,
+        port=port,
+        action="no_shutdown",
+        mac=mac,
+        seen_on=seen_on,
+        before=_state_dict(before),
+        after=_state_dict(after),
+        changed=before.admin_up is not True,
+    )
+    ok = after.admin_up is True
+    _journal(
+        journal,
+        "switch.port.no_shutdown",
+        target,
+        result="ok" if ok else "failed",
+        before=action.before,
+        after=action.after,
+        detail=f"{mac} not seen elsewhere" + (f"; {reason}" if reason else ""),
+    )
+    if not ok:
+        raise SwitchError(f"{target}: no shutdown sent but the port still reads admin down")
+    return action
+
+
+no_shutdown = no_shutdown_port
+
+
+def set_descriptions(
+    switch: Switch,
+    descriptions: Mapping[str, str],
+    *,
+    credentials: SwitchCredentials | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    platforms: Mapping[str, Platform] | None = None,
+    journal: JournalLike | None = None,
+) -> list[PortAction]:
+    """Write ``port -> description`` on one switch; ports already right are left alone.
+
+    Each change is read back; a port that does not read back as written raises
+    :class:`SwitchError` after the others were tried and journaled.
+    """
+    actions: list[PortAction] = []
+    failed: list[str] = []
+    with open_session(switch, credentials=credentials, timeout=timeout, platforms=platforms) as s:
+        current = {i.name: i for i in read_interfaces(s)}
+        for port, text in sorted(descriptions.items()):
+            if "\n" in text or "\r" in text:
+                raise SwitchError(f"{switch.name}:{port}: a description is one line")
+            before = current.get(port)
+            if before is None:
+                failed.append(f"{port}: no such port")
+                continue
+            if before.description == text:
+                continue
+            s.configure(s.platform.description_commands(port, text))
+            after = _port_state(s, port)
+            ok = after.description == text
+            _journal(
+                journal,
+                "switch.port.description",
+                f"{switch.name}:{port}",
+                result="ok" if ok else "failed",
+                before={"description": before.description},
+                after={"description": after.description},
+            )
+            if not ok:
+                failed.append(f"{port}: reads back {after.description!r}")
+            actions.append(
+                PortAction(
+                    switch=switch.name,
+                    port=port,
+                    action="description",
+                    before={"description": before.description},
+                    after={"description": after.description},
+                )
+            )
+    if failed:
+        raise SwitchError(f"{switch.name}: descriptions not written: " + "; ".join(failed))
+    return actions
