@@ -160,6 +160,9 @@ class Node(Frozen):
         default=None, description="VNC listen address; the main IP when unset"
     )
     ip_pool: list[IPAddress] = Field(default_factory=list, description="free IPs for new VDS")
+    migration_address: IPAddress | None = Field(
+        default=None, description="where migration data to this node goes; the main IP when unset"
+    )
     ssh_host: str | None = None
     ssh_port: int = Field(default=22, ge=1, le=65535)
     ssh_user: str = "root"

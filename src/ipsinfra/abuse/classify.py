@@ -110,7 +110,7 @@ def load_rules() -> RuleSet:
 CATEGORIES: tuple[str, ...] = tuple(load_rules().categories)
 IMMEDIATE: frozenset[str] = frozenset(c for c in CATEGORIES if load_rules().immediate(c))
 
-_CLAUSE_END = re.compile(r"[.;:!?\n]")
+_CLAUSE_END = re.compile(r"[.;:!?,\n]|\bbut\b|\bно\b", re.IGNORECASE)
 
 
 def _negated(rules: RuleSet, text: str, start: int, end: int) -> bool:

@@ -63,7 +63,8 @@ def check_cmd(
     try:
         addrs = [dnsbl.parse_ip(ip) for ip in ips]
         results = [
-            dnsbl.check(a, resolver=resolver, port=port, zone=zone, dqs_key=key, timeout=timeout) for a in addrs
+            dnsbl.check(a, resolver=resolver, port=port, zone=zone, dqs_key=key, timeout=timeout)
+            for a in addrs
         ]
     except InvalidInput as exc:
         _fail(str(exc))

@@ -79,6 +79,11 @@ _HEADERISH_RE = re.compile(
     re.I,
 )
 _TAG_RE = re.compile(r"<[^>]+>")
+# A log line: syslog "Mar  6 03:12:40", ISO / Russian dates, or an access log "ip - - [".
+_LOG_LINE_RE = re.compile(
+    r"^\s*(?:[A-Z][a-z]{2}\s+\d{1,2}\s+\d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}|"
+    r"\d{2}\.\d{2}\.\d{4}\s+\d{2}:\d{2}|\[?\d{1,2}/[A-Z][a-z]{2}/\d{4}:|\S+\s+-\s+\S+\s+\[)"
+)
 
 _WORD_NUMBERS = {
     "one": 1,
@@ -221,11 +226,25 @@ def extract_ips(text: str) -> tuple[list[IPAddress], list[IPNetwork]]:
     Skips quoted ``Received:`` lines, destination addresses in logs (``DST=``,
     ``-> ip``), private, loopback and link-local addresses. ``a.b.c.d/nn`` and
     ``a.b.c.d - e.f.g.h`` become networks (a /32 or /128 is an address).
+    Addresses the prose names win: log lines (starting with a timestamp) are
+    read only when the prose names none, since logs also show the other side
+    (the bots that connect to a C&C, the complainant's own hosts).
 
     >>> extract_ips("SRC=203.0.113.9 DST=198.51.100.1, range 192.0.2.0/25")
     ([IPv4Address('203.0.113.9')], [IPv4Network('192.0.2.0/25')])
     """
     text = _strip_received(text)
+    prose: list[str] = []
+    logs: list[str] = []
+    for line in text.splitlines():
+        (logs if _LOG_LINE_RE.match(line) else prose).append(line)
+    ips, nets = _extract("\n".join(prose))
+    if ips or nets:
+        return ips, nets
+    return _extract("\n".join(logs))
+
+
+def _extract(text: str) -> tuple[list[IPAddress], list[IPNetwork]]:
     found: list[tuple[int, IPAddress | IPNetwork]] = []
     taken: list[tuple[int, int]] = []
 

@@ -88,9 +88,9 @@ def to_email(letter: Letter, *, date: dt.datetime | None = None) -> EmailMessage
         msg["In-Reply-To"] = letter.in_reply_to
         msg["References"] = letter.in_reply_to
     msg["X-Ipsinfra-Letter"] = letter.kind.value
-    if letter.lang != "en":
-        msg["Content-Language"] = letter.lang
     msg.set_content(letter.body, charset="utf-8")
+    if letter.lang != "en":  # after set_content, which drops Content-* headers
+        msg["Content-Language"] = letter.lang
     return msg
 
 

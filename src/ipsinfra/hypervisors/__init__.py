@@ -18,7 +18,10 @@ def connect(node: Node) -> HypervisorDriver:
     if node.kind is HypervisorKind.LIBVIRT:
         from ipsinfra.hypervisors.libvirt import LibvirtDriver
 
-        return LibvirtDriver(node)
+        # A session-mode daemon cannot plug taps into a bridge: user networking there.
+        if "/session" in node.uri:
+            return LibvirtDriver(node, nic_backend="user", migration_address=node.migration_address)
+        return LibvirtDriver(node, migration_address=node.migration_address)
     if node.kind is HypervisorKind.PROXMOX:
         from ipsinfra.hypervisors.proxmox import ProxmoxDriver
 

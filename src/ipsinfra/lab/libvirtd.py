@@ -317,22 +317,25 @@ class LibvirtDaemon:
         """Fault injection: signal libvirtd (SIGKILL ends the namespace with all its guests)."""
         os.kill(self.libvirtd_pid(), sig)
 
-    def stop(self) -> None:
+    def stop(self, *, keep_alias: bool = False) -> None:
         """Kill the node's namespace: libvirtd and every qemu in it. Idempotent."""
         proc, self._proc = self._proc, None
-        if proc is None:
+        if proc is not None:
+            if proc.poll() is None:
+                # --kill-child: unshare's death SIGKILLs the namespace's init, and the
+                # kernel kills (and waits for) every process left in the namespace.
+                proc.kill()
+            proc.wait(timeout=30)
+        if not keep_alias:
             self._drop_alias()
-            return
-        if proc.poll() is None:
-            # --kill-child: unshare's death SIGKILLs the namespace's init, and the
-            # kernel kills (and waits for) every process left in the namespace.
-            proc.kill()
-        proc.wait(timeout=30)
-        self._drop_alias()
 
     def restart(self) -> LibvirtDaemon:
-        """Power-cycle the node: stop, empty the runtime dir, start."""
-        self.stop()
+        """Power-cycle the node: stop, empty the runtime dir, start.
+
+        The short alias stays: libvirt's autostart links point at config files
+        through it, and a node's paths do not change across a reboot.
+        """
+        self.stop(keep_alias=True)
         self.wipe_runtime()
         return self.start()
 

@@ -364,7 +364,7 @@ def start_fake_pve(
         workdir: where the certificate and the secret files go (a fresh
             temporary directory, removed afterwards, when None).
     """
-    fakepve = _fakepve()
+    _fakepve()  # LabUnavailable with the install hint, before anything else
     from fakepve.certs import make_cert
 
     cpus = dict(nodes) if isinstance(nodes, Mapping) else dict.fromkeys(nodes, 4)
@@ -420,7 +420,6 @@ def start_fake_pve(
             thread.join(START_TIMEOUT)
             if not thread.is_alive():
                 loop.close()
-    _ = fakepve
 
 
 async def _cancel_pending() -> None:

@@ -268,6 +268,7 @@ class IosSwitchServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: Any = None
+        self._connections: set[Any] = set()
         self.logins = 0
 
     def start(self) -> IosSwitchServer:
@@ -275,11 +276,19 @@ class IosSwitchServer:
 
         loop = asyncio.new_event_loop()
         self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name=f"ios-switch-{self.state.hostname}", daemon=True)
+        self._thread = threading.Thread(
+            target=loop.run_forever, name=f"ios-switch-{self.state.hostname}", daemon=True
+        )
         self._thread.start()
         outer = self
 
         class _Server(asyncssh.SSHServer):
+            def connection_made(self, conn: Any) -> None:
+                outer._connections.add(conn)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                outer._connections.difference_update(c for c in list(outer._connections) if c.is_closed())
+
             def begin_auth(self, username: str) -> bool:
                 return True
 
@@ -337,6 +346,13 @@ class IosSwitchServer:
         async def _close() -> None:
             self._server.close()
             await self._server.wait_closed()
+            for conn in list(self._connections):
+                conn.close()
+                await conn.wait_closed()
+            self._connections.clear()
+            # let the transports finish closing before the loop goes away
+            for _ in range(3):
+                await asyncio.sleep(0.01)
 
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(_close(), loop).result(timeout=5)
@@ -353,3 +369,297 @@ class IosSwitchServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+# --- a real Linux bridge in network namespaces (root only) ------------------------
+
+
+@dataclass(frozen=True)
+class BridgeHost:
+    """A server namespace plugged into the lab switch: ``eth0`` with ``mac`` and ``address``."""
+
+    name: str
+    netns: str
+    mac: str
+    address: str
+
+
+def _run(argv: Sequence[str], *, check: bool = True, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        raise LabError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()[:300]}")
+    return proc
+
+
+_SEND_FRAME = (
+    "import socket,sys;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+    "s.setsockopt(socket.SOL_SOCKET,socket.SO_BROADCAST,1);s.sendto(b'ipsinfra-lab',(sys.argv[1],9))"
+)
+# sshd's pid 1-ish wrapper: a private mount namespace whose /root is an empty dir
+# (root's real .bashrc runs `pyenv init`, which stalls every login for a minute).
+_SSHD_WRAPPER = 'mount --bind "$1" /root && exec /usr/sbin/sshd -D -e -f "$2"'
+
+
+class BridgeLab:
+    """A Linux-bridge switch in a namespace, servers as namespaces on its ports.
+
+    Every namespace and link carries a per-run prefix; :meth:`stop` (or leaving
+    the ``with`` block) kills what it started by pid and deletes the namespaces.
+    The switch is reached on ``mgmt_address`` (a 169.254.x.y/30 veth from the
+    root namespace) with ``key_file``, as ``root``; netmiko's ``linux`` driver
+    runs ``bridge -j fdb show`` there::
+
+        with BridgeLab(lldp=True) as lab:
+            ded1, ded2 = lab.start(["ded1", "ded2"])      # on swp1, swp2
+            lab.send_frames()                              # the bridge learns their MACs
+            switch = lab.switch("sw2-msk1")                # an ipsinfra Switch (platform linux)
+            lab.move("ded1", "swp3")                       # re-plug ded1's cable
+    """
+
+    def __init__(self, *, prefix: str | None = None, lldp: bool = False, bridge: str = "br0") -> None:
+        if os.geteuid() != 0:
+            raise LabNeedsRoot("BridgeLab needs root (network namespaces)")
+        for tool in ("ip", "ssh-keygen", "unshare", "/usr/sbin/sshd"):
+            if shutil.which(tool) is None:
+                raise LabError(f"BridgeLab needs {tool}")
+        if lldp and shutil.which("/usr/sbin/lldpd") is None:
+            raise LabError("BridgeLab(lldp=True) needs lldpd (apt-get install lldpd)")
+        self.prefix = prefix or f"ips{uuid.uuid4().hex[:5]}"
+        self.lldp = lldp
+        self.bridge = bridge
+        self.switch_ns = f"{self.prefix}sw"
+        self.hosts: dict[str, BridgeHost] = {}
+        self.ports: dict[str, str] = {}  # host name -> switch port
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._namespaces: list[str] = []
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-"))
+        self.dir.chmod(0o755)  # lldpcli drops to _lldpd before it opens the control socket
+        self.key_file = str(self.dir / "id_ed25519")
+        seed = int(self.prefix.encode().hex()[-6:], 16)
+        # a /30 in 169.254.0.0/16 for the management link, chosen per run
+        self._mgmt_net = (100 + seed % 150, (seed // 150 % 63) * 4)
+        self.mgmt_address = f"169.254.{self._mgmt_net[0]}.{self._mgmt_net[1] + 2}"
+        self._mac_base = seed & 0xFFFF
+        self.lldp_socket = str(self.dir / "lldpd-switch.sock")
+
+    # -- life cycle --
+
+    def __enter__(self) -> BridgeLab:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _netns(self, name: str) -> str:
+        _run(["ip", "netns", "add", name])
+        self._namespaces.append(name)
+        _run(["ip", "-n", name, "link", "set", "lo", "up"])
+        return name
+
+    def start(self, hosts: Iterable[str]) -> list[BridgeHost]:
+        """Build the switch and one server namespace per name, on ports swp1, swp2, ..."""
+        try:
+            self._build_switch()
+            out = [self.add_host(name, f"swp{i}") for i, name in enumerate(hosts, start=1)]
+            self._start_sshd()
+            if self.lldp:
+                self._start_lldpd(self.switch_ns, "swp*", self.lldp_socket, hostname=None)
+            return out
+        except BaseException:
+            self.stop()
+            raise
+
+    def _build_switch(self) -> None:
+        sw = self._netns(self.switch_ns)
+        _run(["ip", "-n", sw, "link", "add", self.bridge, "type", "bridge"])
+        _run(["ip", "-n", sw, "link", "set", self.bridge, "up"])
+        root_if = f"{self.prefix}m0"
+        a, b = self._mgmt_net
+        _run(["ip", "link", "add", root_if, "type", "veth", "peer", "name", "mgmt0", "netns", sw])
+        _run(["ip", "addr", "add", f"169.254.{a}.{b + 1}/30", "dev", root_if])
+        _run(["ip", "link", "set", root_if, "up"])
+        _run(["ip", "-n", sw, "addr", "add", f"{self.mgmt_address}/30", "dev", "mgmt0"])
+        _run(["ip", "-n", sw, "link", "set", "mgmt0", "up"])
+
+    def add_host(self, name: str, port: str) -> BridgeHost:
+        """A server namespace with ``eth0`` plugged into ``port`` of the switch."""
+        index = len(self.hosts) + 1
+        ns = self._netns(f"{self.prefix}h{index}")
+        mac = f"02:{self._mac_base >> 8:02x}:{self._mac_base & 0xFF:02x}:00:00:{index:02x}"
+        host = BridgeHost(name=name, netns=ns, mac=mac, address=f"169.254.200.{index}")
+        self.hosts[name] = host
+        self._plug(host, port)
+        if self.lldp:
+            self._start_lldpd(ns, "eth0", str(self.dir / f"lldpd-{index}.sock"), hostname=name)
+        return host
+
+    def _plug(self, host: BridgeHost, port: str) -> None:
+        sw = self.switch_ns
+        _run(
+            [
+                "ip",
+                "link",
+                "add",
+                port,
+                "netns",
+                sw,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                host.netns,
+            ]
+        )
+        _run(["ip", "-n", host.netns, "link", "set", "eth0", "address", host.mac])
+        _run(["ip", "-n", host.netns, "addr", "add", f"{host.address}/24", "dev", "eth0"])
+        _run(["ip", "-n", host.netns, "link", "set", "eth0", "up"])
+        _run(["ip", "-n", sw, "link", "set", port, "master", self.bridge])
+        _run(["ip", "-n", sw, "link", "set", port, "up"])
+        self.ports[host.name] = port
+
+    def move(self, name: str, port: str) -> None:
+        """Re-plug server ``name`` into ``port`` (a new port of the switch) and let it talk."""
+        host = self.hosts[name]
+        _run(["ip", "-n", self.switch_ns, "link", "del", self.ports[name]])  # the peer eth0 goes too
+        self._plug(host, port)
+        self.send_frames([name])
+
+    def send_frames(self, names: Iterable[str] | None = None) -> None:
+        """Each server sends a broadcast datagram: real frames the bridge learns from."""
+        for name in names if names is not None else list(self.hosts):
+            host = self.hosts[name]
+            bcast = host.address.rsplit(".", 1)[0] + ".255"
+            _run(["ip", "netns", "exec", host.netns, sys.executable, "-c", _SEND_FRAME, bcast])
+
+    def _keygen(self, path: Path) -> None:
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{self.prefix}", "-f", str(path)])
+
+    def _start_sshd(self) -> None:
+        host_key = self.dir / "ssh_host_ed25519_key"
+        self._keygen(host_key)
+        self._keygen(Path(self.key_file))
+        home = self.dir / "home"
+        home.mkdir(mode=0o700)
+        authorized = self.dir / "authorized_keys"
+        authorized.write_text(Path(f"{self.key_file}.pub").read_text())
+        config = self.dir / "sshd_config"
+        config.write_text(
+            "\n".join(
+                [
+                    "Port 22",
+                    f"ListenAddress {self.mgmt_address}",
+                    f"HostKey {host_key}",
+                    "PidFile none",
+                    f"AuthorizedKeysFile {authorized}",
+                    "PermitRootLogin prohibit-password",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "UseDNS no",
+                    "PrintMotd no",
+                    "PrintLastLog no",
+                    "",
+                ]
+            )
+        )
+        argv = ["ip", "netns", "exec", self.switch_ns, "unshare", "--mount", "--propagation", "private",
+                "sh", "-c", _SSHD_WRAPPER, "sshd-wrapper", str(home), str(config)]  # fmt: skip
+        log = (self.dir / "sshd.log").open("ab")
+        self._procs.append(subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True))
+        log.close()
+        self._wait_tcp(self.mgmt_address, 22)
+
+    def _wait_tcp(self, host: str, port: int, timeout: float = 10.0) -> None:
+        import socket
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+                return
+            if any(p.poll() is not None for p in self._procs):
+                log = (self.dir / "sshd.log").read_text(errors="replace")[-500:]
+                raise LabError(f"sshd in {self.switch_ns} exited: {log}")
+            time.sleep(0.05)
+        raise LabError(f"sshd in {self.switch_ns} does not answer on {host}:{port}")
+
+    def _start_lldpd(self, netns: str, interfaces: str, socket_path: str, hostname: str | None) -> None:
+        conf = Path(socket_path).with_suffix(".conf")
+        conf.write_text(
+            (f"configure system hostname {hostname}\n" if hostname else "") + "configure lldp tx-interval 1\n"
+        )
+        argv = ["ip", "netns", "exec", netns, "/usr/sbin/lldpd", "-d", "-u", socket_path, "-I", interfaces,
+                "-O", str(conf)]  # fmt: skip
+        self._procs.append(
+            subprocess.Popen(
+                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            )
+        )
+
+    def wait_lldp(self, count: int | None = None, timeout: float = 10.0) -> str:
+        """Wait until the switch's lldpd knows ``count`` neighbours (default: every host)."""
+        want = len(self.hosts) if count is None else count
+        deadline = time.monotonic() + timeout
+        out = ""
+        while time.monotonic() < deadline:
+            proc = _run(["ip", "netns", "exec", self.switch_ns, "lldpcli", "-u", self.lldp_socket,
+                         "-f", "json", "show", "neighbors"], check=False)  # fmt: skip
+            out = proc.stdout
+            if proc.returncode == 0 and out.count('"via"') >= want:
+                return out
+            time.sleep(0.2)
+        raise LabError(f"lldpd in {self.switch_ns} knows fewer than {want} neighbours: {out[:300]}")
+
+    # -- what tests hand to ipsinfra --
+
+    def switch(self, name: str = "lab-bridge", site: str = "lab") -> Any:
+        """The lab switch as an :class:`ipsinfra.models.Switch` (platform ``linux``, user root)."""
+        from ipsinfra.models import Switch
+
+        return Switch(
+            name=name, site=site, host=self.mgmt_address, port=22, platform="linux", username="root"
+        )
+
+    def platforms(self) -> dict[str, Any]:
+        """The default platform registry, with ``lldpcli`` pointed at this lab's lldpd socket."""
+        import dataclasses
+
+        from ipsinfra.network.switches import default_platforms
+
+        registry = default_platforms()
+        registry["linux"] = dataclasses.replace(
+            registry["linux"], lldp=f"lldpcli -u {self.lldp_socket} -f json show neighbors"
+        )
+        return registry
+
+    def ip_link(self, port: str) -> dict[str, Any]:
+        """``ip -j link show <port>`` in the switch namespace (read back a port's state)."""
+        import json
+
+        out = _run(["ip", "-n", self.switch_ns, "-j", "link", "show", port]).stdout
+        rows: list[dict[str, Any]] = json.loads(out)
+        return rows[0]
+
+    def stop(self) -> None:
+        """Kill what this lab started (by pid), delete its namespaces and files."""
+        for proc in self._procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        self._procs.clear()
+        for ns in reversed(self._namespaces):
+            _run(["ip", "netns", "del", ns], check=False)
+        self._namespaces.clear()
+        _run(["ip", "link", "del", f"{self.prefix}m0"], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import importlib
 import logging
 import shlex
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from pydantic import Field
 
 from ipsinfra.errors import IpsinfraError, SwitchError, TargetProofFailed, UnsupportedOperation
 from ipsinfra.models import Frozen, Switch, normalize_mac
@@ -123,7 +126,13 @@ def default_platforms() -> dict[str, Platform]:
     """
     cisco_if = ("show interfaces status", "show interfaces description")
     platforms = [
-        Platform("cisco_ios", "show mac address-table", cisco_if, "show lldp neighbors detail", config_style="cisco"),
+        Platform(
+            "cisco_ios",
+            "show mac address-table",
+            cisco_if,
+            "show lldp neighbors detail",
+            config_style="cisco",
+        ),
         Platform(
             "cisco_nxos",
             "show mac address-table",
@@ -131,10 +140,20 @@ def default_platforms() -> dict[str, Platform]:
             "show lldp neighbors detail",
             config_style="cisco",
         ),
-        Platform("arista_eos", "show mac address-table", cisco_if, "show lldp neighbors detail", config_style="cisco"),
+        Platform(
+            "arista_eos",
+            "show mac address-table",
+            cisco_if,
+            "show lldp neighbors detail",
+            config_style="cisco",
+        ),
         Platform("cisco_s300", "show mac address-table"),
-        Platform("hp_procurve", "show mac-address", ("show interfaces brief",), "show lldp info remote-device"),
-        Platform("huawei_vrp", "display mac-address", ("display interface description",), "display lldp neighbor"),
+        Platform(
+            "hp_procurve", "show mac-address", ("show interfaces brief",), "show lldp info remote-device"
+        ),
+        Platform(
+            "huawei_vrp", "display mac-address", ("display interface description",), "display lldp neighbor"
+        ),
         Platform("hp_comware", "display mac-address"),
         Platform("huawei_smartax", "display mac-address"),
         Platform("alcatel_aos", "show mac-address-table"),
@@ -180,9 +199,9 @@ class PortAction(Frozen):
     port: str
     action: str
     mac: str | None = None
-    seen_on: list[str] = []
-    before: dict[str, Any] = {}
-    after: dict[str, Any] = {}
+    seen_on: list[str] = Field(default_factory=list)
+    before: dict[str, Any] = Field(default_factory=dict)
+    after: dict[str, Any] = Field(default_factory=dict)
     changed: bool = True
 
 
@@ -193,7 +212,8 @@ def _translate(exc: BaseException, switch: str) -> SwitchError:
         NetmikoTimeoutException,
         ReadTimeout,
     )
-    from paramiko.ssh_exception import SSHException
+
+    ssh_exception: Any = importlib.import_module("paramiko.ssh_exception").SSHException  # no stubs
 
     if isinstance(exc, SwitchError):
         return exc
@@ -206,7 +226,7 @@ def _translate(exc: BaseException, switch: str) -> SwitchError:
         if "TCP connection to device failed" in str(exc) or "refused" in str(exc).lower():
             return SwitchUnreachable(f"{switch}: TCP connection failed")
         return SwitchTimeout(f"{switch}: timed out: {msg}")
-    if isinstance(exc, SSHException | OSError | EOFError):
+    if isinstance(exc, ssh_exception | OSError | EOFError):
         return SwitchUnreachable(f"{switch}: SSH session failed: {msg}")
     if isinstance(exc, ValueError) and "device_type" in str(exc):
         return UnknownPlatform(f"{switch}: netmiko does not know this platform")
@@ -236,7 +256,9 @@ class SwitchSession:
         out = self.run(f"{command}; echo {marker}$?")
         body, _, rc = out.rpartition(marker)
         if rc.strip() != "0":
-            raise SwitchCommandFailed(f"{self.switch.name}: {command!r} failed (exit {rc.strip()}): {body.strip()!r}")
+            raise SwitchCommandFailed(
+                f"{self.switch.name}: {command!r} failed (exit {rc.strip()}): {body.strip()!r}"
+            )
         return body
 
     def configure(self, commands: list[str]) -> str:
@@ -418,14 +440,18 @@ def collect(
         return credentials.get(sw.name)
 
     results: dict[str, SwitchResult] = {}
-    pool = cf.ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(todo) or 1)), thread_name_prefix="switch")
+    pool = cf.ThreadPoolExecutor(
+        max_workers=max(1, min(max_workers, len(todo) or 1)), thread_name_prefix="switch"
+    )
     try:
         futures: dict[cf.Future[SwitchResult], tuple[Switch, float]] = {}
         for sw in todo:
             try:
                 c = creds_of(sw)
             except IpsinfraError as exc:  # e.g. the secret's env variable is unset
-                results[sw.name] = _failure(sw.name, SwitchAuthFailed(f"no credentials: {exc}"), time.monotonic())
+                results[sw.name] = _failure(
+                    sw.name, SwitchAuthFailed(f"no credentials: {exc}"), time.monotonic()
+                )
                 continue
             fut = pool.submit(poll_switch, sw, credentials=c, timeout=timeout, platforms=platforms, lldp=lldp)
             futures[fut] = (sw, time.monotonic())
