@@ -6,9 +6,12 @@ CI is root on a machine the README's command prepared, so everything must run.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
+import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,3 +65,60 @@ def shared_fixtures() -> Path:
     if not SHARED_FIXTURES.is_dir():
         pytest.skip(f"{SHARED_FIXTURES} is absent (shared device output lives beside the repo)")
     return SHARED_FIXTURES
+
+
+# --- the network rule, enforced -------------------------------------------------
+# Tests talk only to 127.0.0.0/8 (and ::1) or to namespaces they built, which use
+# link-local 169.254.0.0/16 addresses. Any other destination from this process is
+# a bug (a probe of an inventory's documentation address, say): fail loudly
+# instead of sending a packet.
+ALLOWED_NETWORKS = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("fe80::/10"),
+)
+
+
+class ForbiddenDestination(AssertionError):
+    """A test tried to reach an address outside loopback and its own namespaces."""
+
+
+def _check_destination(address: Any) -> None:
+    if not isinstance(address, tuple) or not address:
+        return  # AF_UNIX paths, abstract sockets
+    host = str(address[0]).split("%")[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        if host in {"localhost", ""}:
+            return
+        raise ForbiddenDestination(f"tests may not resolve and connect to {host!r}") from None
+    if ip.is_unspecified or any(ip in net for net in ALLOWED_NETWORKS):
+        return
+    raise ForbiddenDestination(f"tests may only reach loopback or their own namespaces, not {host}")
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_sendto = socket.socket.sendto
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _check_destination(address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _check_destination(address)
+    return _real_connect_ex(self, address)
+
+
+def _guarded_sendto(self: socket.socket, data: Any, *args: Any) -> int:
+    _check_destination(args[-1] if args else None)
+    return _real_sendto(self, data, *args)  # type: ignore[arg-type]
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+socket.socket.sendto = _guarded_sendto  # type: ignore[method-assign,assignment]

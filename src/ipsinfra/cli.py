@@ -32,6 +32,17 @@ inventory_app = typer.Typer(help="The fleet as the inventory describes it.", no_
 app.add_typer(journal_app, name="journal")
 app.add_typer(inventory_app, name="inventory")
 
+
+def _mount_subapps() -> None:
+    from ipsinfra.abuse.cli import app as abuse_app
+    from ipsinfra.network.cli import app as portmap_app
+
+    app.add_typer(abuse_app, name="abuse")
+    app.add_typer(portmap_app, name="portmap")
+
+
+_mount_subapps()
+
 # Pipes and CI logs get wide tables rather than truncated cells.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)

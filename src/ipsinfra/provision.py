@@ -263,7 +263,7 @@ def order_mismatches(plan: ProvisionPlan, got: Vds) -> list[str]:
         ("os", plan.order.os, facts.get("os")),
         ("arch", plan.order.arch, facts.get("arch")),
         ("install_type", plan.order.install_type, facts.get("install")),
-        ("ips", plan.order.ips, len(facts.get("ips", "").split())),
+        ("ips", plan.order.ips, len(got.ips)),
         ("comment", " ".join(plan.order.comment.split()), facts.get("comment", "")),
     ]
     return [f"{field}: ordered {a!r}, hypervisor has {b!r}" for field, a, b in checks if a != b]

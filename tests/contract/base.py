@@ -42,6 +42,23 @@ def spec_for(driver: HypervisorDriver, order: int, **overrides: object) -> VdsSp
 class DriverContract:
     """Tests every driver must pass; subclasses provide the ``driver`` fixture."""
 
+    def test_description_round_trip(self, driver: HypervisorDriver) -> None:
+        from ipsinfra import metadata
+
+        spec = spec_for(driver, 1017, description=metadata.render({"order": 1017, "os": "debian-12"}))
+        driver.define(spec)
+        # A backend may keep facts of its own there too (Proxmox: the house name).
+        assert {"order": "1017", "os": "debian-12"}.items() <= metadata.parse(
+            driver.get_vds(spec.name).description
+        ).items()
+        text = metadata.update(driver.get_vds(spec.name).description, {"blocked": "SBL123"})
+        got = driver.set_description(spec.name, text)
+        assert metadata.parse(got.description)["blocked"] == "SBL123"
+        again = driver.get_vds(spec.name)
+        expected = {"order": "1017", "os": "debian-12", "blocked": "SBL123"}
+        assert expected.items() <= metadata.parse(again.description).items()
+        assert again.name == spec.name
+
     def names(self, driver: HypervisorDriver) -> list[str]:
         return sorted(v.name for v in driver.list_vds())
 

@@ -18,7 +18,7 @@ import libvirt
 import pytest
 
 from ipsinfra import naming
-from ipsinfra.errors import NodeUnreachable, UnsupportedOperation
+from ipsinfra.errors import NodeUnreachable, OperationTimeout
 from ipsinfra.hypervisors.libvirt import LibvirtDriver
 from ipsinfra.lab.libvirtd import LibvirtDaemon, start_daemons, stop_daemons
 from ipsinfra.models import HypervisorKind, Node, VdsState
@@ -98,14 +98,15 @@ class TestLibvirtDaemon(DriverContract):
     def test_set_password_without_agent(self, driver: LibvirtDriver) -> None:
         spec = spec_for(driver, 1202)
         driver.define(spec, start=True)  # has the agent channel, but no agent runs in the guest
-        with pytest.raises(UnsupportedOperation) as info:
-            driver.set_password(spec.name, "root", "Sup3r-Secret-Pw")
+        t0 = time.monotonic()
+        with pytest.raises(OperationTimeout, match="lvnode1") as info:
+            driver.set_password(spec.name, "root", "Sup3r-Secret-Pw", agent_timeout=1.5)
+        assert 1.4 < time.monotonic() - t0 < 10  # bounded by agent_timeout (+ one ping)
         assert "Sup3r-Secret-Pw" not in str(info.value)
         assert info.value.__cause__ is None
+        # (a real agent answering: tests/integration/test_guest_agent.py)
 
     def test_stop_without_force_times_out(self, driver: LibvirtDriver) -> None:
-        from ipsinfra.errors import OperationTimeout
-
         spec = spec_for(driver, 1203)
         driver.define(spec, start=True)  # no OS: ignores ACPI
         with pytest.raises(OperationTimeout, match="lvnode1"):

@@ -33,6 +33,7 @@ def run(lab: Lab, **kw: object) -> audit.AuditReport:
     assert lab.fleet is not None and lab.pool is not None
     kw.setdefault("today", DURING_TRIAL)
     kw.setdefault("recheck_delay", 0.2)
+    kw.setdefault("probe_for", lab.probe_for)
     with lab.journal() as journal:
         return audit.run(lab.fleet, lab.pool, journal=journal, **kw)  # type: ignore[arg-type]
 

@@ -126,3 +126,51 @@ def test_guest_domain_type() -> None:
 def test_bad_xml_is_invalid_input(bad: str) -> None:
     with pytest.raises(InvalidInput):
         domxml.parse_domain(bad, node="n1", state=VdsState.UNKNOWN, autostart=False)
+
+
+def test_direct_boot_round_trip() -> None:
+    spec = VdsSpec(name="VPS7(1.2)", vcpus=1, memory_mib=128)
+    assert domxml.direct_boot(domxml.build_domain(spec)) is None
+    boots = [
+        domxml.DirectBoot(
+            kernel=Path("/var/tmp/g/vmlinuz"),
+            initrd=Path("/var/tmp/g/initrd.cpio"),
+            cmdline="console=ttyS0 quiet",
+            serial_log=Path("/var/tmp/n/console.log"),
+        ),
+        domxml.DirectBoot(kernel=Path("/boot/vmlinuz-6.1")),
+    ]
+    for boot in boots:
+        xml = domxml.build_domain(spec, domain_type="qemu", nic_backend="user", boot=boot)
+        assert domxml.direct_boot(xml) == boot
+        # the rest of the domain is untouched by the boot element
+        vds = domxml.parse_domain(xml, node="n1", state=VdsState.STOPPED, autostart=False)
+        assert (vds.name, vds.memory_mib, vds.arch) == ("VPS7(1.2)", 128, "x86_64")
+        assert domxml.has_guest_agent_channel(xml)
+        assert domxml.direct_boot(domxml.with_vnc_listen(xml, ipaddress.ip_address("10.0.0.9"))) == boot
+    xml = domxml.build_domain(spec, boot=boots[0])
+    assert "<kernel>/var/tmp/g/vmlinuz</kernel><initrd>/var/tmp/g/initrd.cpio</initrd>" in xml
+    assert "<cmdline>console=ttyS0 quiet</cmdline></os>" in xml
+    assert '<serial type="file"><source path="/var/tmp/n/console.log" />' in xml
+    assert "<serial" not in domxml.build_domain(spec, boot=boots[1])
+
+
+def test_direct_boot_as_libvirt_writes_it() -> None:
+    """libvirt's own normalized form (single quotes, os before devices, a <console> twin)."""
+    xml = """<domain type='qemu' id='3'><name>VPS7(1.2)</name><memory unit='KiB'>131072</memory>
+      <vcpu placement='static'>1</vcpu>
+      <os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type>
+        <kernel>/var/tmp/ipsinfra-guest/6.1.0-56-cloud-amd64-de00/vmlinuz</kernel>
+        <initrd>/var/tmp/ipsinfra-guest/6.1.0-56-cloud-amd64-de00/initrd.cpio</initrd>
+        <cmdline>console=ttyS0 quiet panic=-1</cmdline><boot dev='hd'/></os>
+      <devices><serial type='file'><source path='/var/tmp/x/lvguest1/h/console.log'/>
+        <target type='isa-serial' port='0'><model name='isa-serial'/></target><alias name='serial0'/></serial>
+        <console type='file'><source path='/var/tmp/x/lvguest1/h/console.log'/>
+        <target type='serial' port='0'/><alias name='serial0'/></console></devices></domain>"""
+    boot = domxml.direct_boot(xml)
+    assert boot == domxml.DirectBoot(
+        kernel=Path("/var/tmp/ipsinfra-guest/6.1.0-56-cloud-amd64-de00/vmlinuz"),
+        initrd=Path("/var/tmp/ipsinfra-guest/6.1.0-56-cloud-amd64-de00/initrd.cpio"),
+        cmdline="console=ttyS0 quiet panic=-1",
+        serial_log=Path("/var/tmp/x/lvguest1/h/console.log"),
+    )

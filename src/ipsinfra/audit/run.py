@@ -36,6 +36,7 @@ from ipsinfra.steps import with_deadline
 
 BootReader = Callable[[Node, HypervisorDriver], BootIdentity | None]
 Prober = Callable[[str, float], str | None]
+ProbeFor = Callable[[Vds, Vds | None], str | None]
 
 
 def read_boot_over_ssh(node: Node, *, timeout: float = 15.0) -> BootIdentity:
@@ -98,6 +99,13 @@ def probe_target(vds: Vds) -> str | None:
     return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
 
 
+def default_probe_for(observed: Vds, record: Vds | None) -> str | None:
+    """The inventory's probe override wins; else the hypervisor's view of the VDS."""
+    if record is not None and record.probe:
+        return record.probe
+    return probe_target(observed)
+
+
 def load_dc_names(path: str | Path) -> dict[str, str]:
     """The DC's server list (CSV with columns ``ip`` and ``name``) -> {ip: name} (§4.4)."""
     try:
@@ -128,6 +136,7 @@ class _Auditor:
         recheck_delay: float,
         boot_reader: BootReader,
         prober: Prober,
+        probe_for: ProbeFor,
         probe_timeout: float,
         node_timeout: float,
         actor: str | None,
@@ -142,6 +151,7 @@ class _Auditor:
         self.recheck_delay = recheck_delay
         self.boot_reader = boot_reader
         self.prober = prober
+        self.probe_for = probe_for
         self.probe_timeout = probe_timeout
         self.node_timeout = node_timeout
         self.actor = actor
@@ -199,7 +209,7 @@ class _Auditor:
         reach: dict[str, str | None] = {}
         if self.reach:
             for v in listed:
-                target = probe_target(v)
+                target = self.probe_for(v, self.fleet.vds.get(v.name))
                 if target and v.state is VdsState.RUNNING and should_run(v, facts[v.name], self.today):
                     reach[v.name] = self.prober(target, self.probe_timeout)
 
@@ -271,6 +281,7 @@ def run(
     recheck_delay: float = 5.0,
     boot_reader: BootReader = default_boot_reader,
     prober: Prober = tcp_probe,
+    probe_for: ProbeFor = default_probe_for,
     probe_timeout: float = 3.0,
     node_timeout: float = 60.0,
     max_workers: int = 32,
@@ -301,6 +312,7 @@ def run(
         recheck_delay=recheck_delay,
         boot_reader=boot_reader,
         prober=prober,
+        probe_for=probe_for,
         probe_timeout=probe_timeout,
         node_timeout=node_timeout,
         actor=actor,

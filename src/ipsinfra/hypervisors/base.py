@@ -66,6 +66,11 @@ class HypervisorDriver(abc.ABC):
     def set_vnc_listen(self, name: str, address: IPAddress) -> Vds: ...
 
     @abc.abstractmethod
+    def set_description(self, name: str, description: str) -> Vds:
+        """Replace the VDS's free-text description (ipsinfra keeps its
+        ``ipsinfra-*`` facts there, see :mod:`ipsinfra.metadata`)."""
+
+    @abc.abstractmethod
     def set_password(self, name: str, user: str, password: str) -> None:
         """Set a guest user's password (guest agent or cloud-init). The password
         never appears in a log, journal or exception."""

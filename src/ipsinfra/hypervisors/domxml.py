@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import ipaddress
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from ipsinfra import naming
@@ -56,6 +58,21 @@ _UNIT_KIB = {
 }
 
 ET.register_namespace(NS_PREFIX, NS)
+
+
+@dataclass(frozen=True)
+class DirectBoot:
+    """Direct kernel boot: ``<os><kernel/><initrd/><cmdline/></os>`` (the lab's tiny guest).
+
+    The paths are read by qemu on the NODE (as the user qemu runs as).
+    ``serial_log``: a file on the node the guest's ``ttyS0`` is written to
+    (``<serial type="file">``); None adds no serial port.
+    """
+
+    kernel: Path
+    initrd: Path | None = None
+    cmdline: str = ""
+    serial_log: Path | None = None
 
 
 def _q(tag: str) -> str:
@@ -204,6 +221,7 @@ def parse_domain(xml: str, *, node: str, state: VdsState, autostart: bool) -> Vd
         os=os_name,
         arch=os_type.get("arch") if os_type is not None else None,
         comment=comment,
+        description=comment,
         backend_id=(root.findtext("uuid") or "").strip() or None,
     )
 
@@ -217,13 +235,19 @@ def _vnc_element(parent: ET.Element, address: IPAddress | None) -> ET.Element:
 
 
 def build_domain(
-    spec: VdsSpec, *, domain_type: str = "kvm", nic_backend: NicBackend = "bridge", machine: str = "pc"
+    spec: VdsSpec,
+    *,
+    domain_type: str = "kvm",
+    nic_backend: NicBackend = "bridge",
+    machine: str = "pc",
+    boot: DirectBoot | None = None,
 ) -> str:
     """Domain XML for a spec (``virDomainDefineXML`` input).
 
     ``nic_backend="user"`` gives slirp NICs (session-mode qemu cannot use
     bridges); the MAC stays and the bridge is kept in the metadata.
     Disks are recorded in the metadata only: no image is created.
+    ``boot`` boots a kernel (+ initrd) directly (see :class:`DirectBoot`).
     """
     root = ET.Element("domain", type=domain_type)
     ET.SubElement(root, "name").text = spec.name
@@ -252,6 +276,12 @@ def build_domain(
     if spec.arch in ("x86_64", "i686"):
         type_attrs["machine"] = machine
     ET.SubElement(os_el, "type", type_attrs).text = "hvm"
+    if boot is not None:
+        ET.SubElement(os_el, "kernel").text = str(boot.kernel)
+        if boot.initrd is not None:
+            ET.SubElement(os_el, "initrd").text = str(boot.initrd)
+        if boot.cmdline:
+            ET.SubElement(os_el, "cmdline").text = boot.cmdline
     ET.SubElement(ET.SubElement(root, "features"), "acpi")
     ET.SubElement(root, "on_poweroff").text = "destroy"
     ET.SubElement(root, "on_reboot").text = "restart"
@@ -269,7 +299,36 @@ def build_domain(
     _vnc_element(devices, spec.vnc_listen)
     channel = ET.SubElement(devices, "channel", type="unix")
     ET.SubElement(channel, "target", type="virtio", name=GUEST_AGENT)
+    if boot is not None and boot.serial_log is not None:
+        serial = ET.SubElement(devices, "serial", type="file")
+        ET.SubElement(serial, "source", path=str(boot.serial_log))
+        ET.SubElement(serial, "target", port="0")
     return ET.tostring(root, encoding="unicode")
+
+
+def direct_boot(xml: str) -> DirectBoot | None:
+    """The direct kernel boot of a domain XML (None when it boots from BIOS/disk).
+
+    The inverse of :func:`build_domain`'s ``boot``: the first file-backed
+    ``<serial>`` is read back as ``serial_log``.
+    """
+    root = _root(xml)
+    kernel = (root.findtext("os/kernel") or "").strip()
+    if not kernel:
+        return None
+    initrd = (root.findtext("os/initrd") or "").strip()
+    serial_log: Path | None = None
+    for serial in root.findall("devices/serial"):
+        source = serial.find("source")
+        if serial.get("type") == "file" and source is not None and source.get("path"):
+            serial_log = Path(source.get("path", ""))
+            break
+    return DirectBoot(
+        kernel=Path(kernel),
+        initrd=Path(initrd) if initrd else None,
+        cmdline=(root.findtext("os/cmdline") or "").strip(),
+        serial_log=serial_log,
+    )
 
 
 def has_guest_agent_channel(xml: str) -> bool:
@@ -318,6 +377,26 @@ def with_name(xml: str, name: str) -> str:
     if el is None:
         el = ET.SubElement(root, "name")
     el.text = name
+    return ET.tostring(root, encoding="unicode")
+
+
+def with_description(xml: str, description: str) -> str:
+    """The same domain XML with ipsinfra's description text replaced."""
+    root = _root(xml)
+    metadata = root.find("metadata")
+    if metadata is None:
+        metadata = ET.SubElement(root, "metadata")
+    meta = metadata.find(_q("vds"))
+    if meta is None:
+        meta = ET.SubElement(metadata, _q("vds"))
+    el = meta.find(_q("description"))
+    if not description:
+        if el is not None:
+            meta.remove(el)
+        return ET.tostring(root, encoding="unicode")
+    if el is None:
+        el = ET.SubElement(meta, _q("description"))
+    el.text = description
     return ET.tostring(root, encoding="unicode")
 
 

@@ -16,11 +16,14 @@ and balloon numbers for *running* qemu domains only, never MACs, VNC or cpuset).
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import libvirt
+import libvirt_qemu  # type: ignore[import-untyped]  # no stubs (pyproject lists only libvirt)
 
 from ipsinfra import naming
 from ipsinfra.errors import (
@@ -49,6 +52,13 @@ libvirt.registerErrorHandler(_quiet, None)
 _UNREACHABLE_DOMAINS = {libvirt.VIR_FROM_RPC, libvirt.VIR_FROM_REMOTE}
 _UNREACHABLE_HINTS = ("client socket is closed", "connection closed", "end of file", "cannot recv data")
 _POLL_S = 0.1
+_AGENT_POLL_S = 0.25
+_AGENT_PING_S = 5  # longest single guest-ping wait (whole seconds: libvirt's unit)
+_NO_AGENT_SUPPORT = (
+    libvirt.VIR_ERR_NO_SUPPORT,
+    libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
+    libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
+)
 
 
 class LibvirtDriver(HypervisorDriver):
@@ -61,6 +71,11 @@ class LibvirtDriver(HypervisorDriver):
             daemons cannot attach to bridges). The MAC is kept either way.
         migration_address: where migration data for THIS node (as a target)
             goes: qemu listens there. Default ``node.main_ip``.
+        ex_boot: boot every VDS this driver defines from this kernel/initrd
+            (direct kernel boot; the lab's tiny guest from
+            :func:`ipsinfra.lab.guest.ensure_guest_image` via ``.direct_boot()``).
+            The files must exist on the node; the lab image needs
+            ``memory_mib >= ipsinfra.lab.guest.MIN_MEMORY_MIB`` (128).
     """
 
     def __init__(
@@ -70,8 +85,10 @@ class LibvirtDriver(HypervisorDriver):
         *,
         nic_backend: domxml.NicBackend = "bridge",
         migration_address: IPAddress | None = None,
+        ex_boot: domxml.DirectBoot | None = None,
     ) -> None:
         self.node = node
+        self.ex_boot = ex_boot
         self.nic_backend: domxml.NicBackend = nic_backend
         self.migration_address: IPAddress = migration_address or node.main_ip
         self._domain_type: str | None = None
@@ -232,7 +249,9 @@ class LibvirtDriver(HypervisorDriver):
         with contextlib.suppress(VdsNotFound):
             self._lookup(spec.name)
             raise AlreadyExists(f"{self.node.name}: VDS {spec.name!r} already exists")
-        xml = domxml.build_domain(spec, domain_type=self._guest_type(), nic_backend=self.nic_backend)
+        xml = domxml.build_domain(
+            spec, domain_type=self._guest_type(), nic_backend=self.nic_backend, boot=self.ex_boot
+        )
         with self._errors("define", spec.name):
             dom = self._conn.defineXML(xml)
         try:
@@ -329,11 +348,24 @@ class LibvirtDriver(HypervisorDriver):
         self._redefine(name, domxml.with_vnc_listen(xml, address))
         return self._read(dom, inactive=True)
 
-    def set_password(self, name: str, user: str, password: str) -> None:
+    def set_description(self, name: str, description: str) -> Vds:
+        """Replace ipsinfra's description text (kept in the domain's metadata)."""
+        dom = self._lookup(name)
+        with self._errors("read XML", name):
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+        self._redefine(name, domxml.with_description(xml, description))
+        return self._read(dom, inactive=True)
+
+    def set_password(self, name: str, user: str, password: str, *, agent_timeout: float = 30.0) -> None:
         """Set a guest user's password through the qemu guest agent (``setUserPassword``).
 
-        Raises UnsupportedOperation when the backend or guest has no agent, and
-        HypervisorApiError otherwise; no message ever carries the password.
+        The guest must be running. A freshly started guest needs seconds before
+        its agent answers: ``guest-ping`` is retried for up to ``agent_timeout``
+        s first (OperationTimeout when it never answers). Raises
+        UnsupportedOperation when the domain has no agent channel or the
+        backend no agent support (the test driver), Conflict when the VDS is
+        not running, HypervisorApiError otherwise; no message carries the
+        password, and no libvirt error is chained (it could).
         """
         dom = self._lookup(name)
         what = f"set password of guest user {user!r} on VDS {name!r}"
@@ -341,6 +373,7 @@ class LibvirtDriver(HypervisorDriver):
             xml = dom.XMLDesc(0)
         if not domxml.has_guest_agent_channel(xml):
             raise UnsupportedOperation(f"{self.node.name}: {what}: the domain has no guest agent channel")
+        self._wait_for_agent(dom, name, what, agent_timeout)
         try:
             dom.setUserPassword(user, password, 0)
         except libvirt.libvirtError as exc:
@@ -348,20 +381,42 @@ class LibvirtDriver(HypervisorDriver):
             message = exc.get_error_message() or ""
             if password:
                 message = message.replace(password, "***")
-            if (
-                code
-                in (
-                    libvirt.VIR_ERR_NO_SUPPORT,
-                    libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
-                    libvirt.VIR_ERR_AGENT_UNRESPONSIVE,
-                    libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
-                )
-                or "agent" in message.lower()
-            ):
-                raise UnsupportedOperation(
-                    f"{self.node.name}: {what}: no guest agent answers ({message})"
+            if code in _NO_AGENT_SUPPORT:
+                raise UnsupportedOperation(f"{self.node.name}: {what}: {message}") from None
+            if code == libvirt.VIR_ERR_AGENT_UNRESPONSIVE:  # it answered the ping, then went away
+                raise OperationTimeout(
+                    f"{what}: the guest agent stopped answering ({message})", node=self.node.name
                 ) from None
+            # the agent ran the command and it failed in the guest (unknown user, chpasswd error)
             raise HypervisorApiError(f"{what}: {message}", node=self.node.name) from None
+
+    def _wait_for_agent(self, dom: Any, name: str, what: str, timeout: float) -> None:
+        """Retry ``guest-ping`` until the agent answers; OperationTimeout after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while True:
+            left = deadline - time.monotonic()
+            wait_s = max(1, min(_AGENT_PING_S, math.ceil(left)))
+            try:
+                libvirt_qemu.qemuAgentCommand(dom, json.dumps({"execute": "guest-ping"}), wait_s, 0)
+                return
+            except libvirt.libvirtError as exc:
+                code = exc.get_error_code()
+                last = exc.get_error_message() or str(exc)
+                if code in _NO_AGENT_SUPPORT:
+                    raise UnsupportedOperation(f"{self.node.name}: {what}: {last}") from None
+                if code == libvirt.VIR_ERR_OPERATION_INVALID and self._state(dom) != VdsState.RUNNING:
+                    raise Conflict(
+                        f"{self.node.name}: {what}: the VDS is not running (the guest agent needs it running)"
+                    ) from None
+                if code not in (libvirt.VIR_ERR_AGENT_UNRESPONSIVE, libvirt.VIR_ERR_OPERATION_TIMEOUT):
+                    raise self._translate(exc, "ping guest agent", name) from None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OperationTimeout(
+                    f"{what}: no guest agent answered within {timeout:g} s ({last})", node=self.node.name
+                )
+            time.sleep(min(_AGENT_POLL_S, left))
 
     def migrate(
         self, name: str, target: HypervisorDriver, *, live: bool = True, new_name: str | None = None

@@ -266,6 +266,7 @@ def parse_vm(status_row: Mapping[str, Any], config: Mapping[str, Any], node: str
         autostart=_as_bool(config.get("onboot", 0)),
         state=_state(status_row, config),
         comment=comment,
+        description=description,
         backend_id=str(status_row.get("vmid") or "") or None,
     )
 
@@ -658,6 +659,20 @@ class ProxmoxDriver(HypervisorDriver):
             digest=config.get("digest"),
         )
         return self.get_vds(new_name)
+
+    def set_description(self, name: str, description: str) -> Vds:
+        """Replace the description text; the house-name and IP lines are kept."""
+        vmid = self.ex_vmid(name)
+        ips = self.get_vds(name).ips
+        config = self._config(vmid, name)
+        self._put(
+            name,
+            vmid,
+            "set description",
+            description=with_meta(description, name, list(ips)),
+            digest=config.get("digest"),
+        )
+        return self.get_vds(name)
 
     def set_vnc_listen(self, name: str, address: IPAddress) -> Vds:
         vmid = self.ex_vmid(name)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import secrets
 import shutil
 import socket
 import tempfile
@@ -35,7 +36,7 @@ from ipsinfra.errors import NodeNotFound, UnsupportedOperation
 from ipsinfra.hypervisors import DriverPool, HypervisorDriver, connect
 from ipsinfra.inventory import Fleet
 from ipsinfra.journal import Journal
-from ipsinfra.models import HypervisorKind, Node, SecretRef, Vds, VdsSpec
+from ipsinfra.models import DedicatedServer, HypervisorKind, Node, SecretRef, Switch, Vds, VdsSpec
 
 Mode = Literal["auto", "daemon", "test"]
 REPO_INVENTORY = Path(__file__).resolve().parents[3] / "inventory" / "example"
@@ -128,6 +129,7 @@ class Lab:
         self.ssh_hosts: dict[str, Any] = {}
         self.pve: Any = None
         self.services: dict[str, socket.socket] = {}
+        self.switch_servers: dict[str, Any] = {}
         self.notes: list[str] = []
         self._stack = contextlib.ExitStack()
         self._owns_base = False
@@ -185,9 +187,18 @@ class Lab:
         if pve_nodes:
             nodes.update(self._pve(pve_nodes))
 
+        switches, dedicated = self._switches(source)
         vds = {name: self._lab_record(v) for name, v in source.vds.items()}
         vds = {name: v.model_copy(update={"probe": self._service(name)}) for name, v in vds.items()}
-        self.fleet = source.model_copy(update={"nodes": nodes, "vds": vds, "path": self.inventory_dir})
+        self.fleet = source.model_copy(
+            update={
+                "nodes": nodes,
+                "vds": vds,
+                "switches": switches,
+                "dedicated": dedicated,
+                "path": self.inventory_dir,
+            }
+        )
         drivers: dict[str, HypervisorDriver] = {name: connect(node) for name, node in nodes.items()}
         self.pool = DriverPool(nodes, drivers=drivers)
         if self.populate_vds:
@@ -282,9 +293,61 @@ class Lab:
         self.services[name] = sock
         return f"127.0.0.1:{sock.getsockname()[1]}"
 
+    def probe_for(self, observed: Vds, record: Vds | None) -> str | None:
+        """The audit's probe target in the lab: the VDS's loopback stand-in, or
+        nothing (a VDS created after the lab started has only documentation
+        addresses, which are never probed)."""
+        target = record.probe if record is not None else None
+        if target and ipaddress.ip_address(target.rpartition(":")[0].strip("[]")).is_loopback:
+            return target
+        return None
+
     def break_service(self, vds_name: str) -> None:
         """Make the VDS's SSH/RDP stand-in stop answering."""
         self.services.pop(vds_name).close()
+
+    def _switches(self, source: Fleet) -> tuple[dict[str, Switch], dict[str, DedicatedServer]]:
+        """cisco_ios switches become in-process SSH switches that netmiko logs into.
+
+        Each learns, on the port the inventory names, the MACs of the dedicated
+        servers there, and the VDS MACs of the libvirt nodes on ports Gi0/1..;
+        Gi0/24 is an uplink (an LLDP switch neighbour). Switches of platforms
+        the lab cannot run, and the servers behind them, are left out (never
+        pointed at their documentation addresses).
+        """
+        from ipsinfra.lab.switches import IosSwitchServer, IosSwitchState
+
+        switches: dict[str, Switch] = {}
+        kept = {n for n, s in source.switches.items() if s.platform == "cisco_ios"}
+        libvirt_nodes = [n for n in source.nodes.values() if n.kind is HypervisorKind.LIBVIRT]
+        for name in sorted(kept):
+            switch = source.switches[name]
+            state = IosSwitchState(hostname=name, ports=[f"Gi0/{i}" for i in range(1, 25)])
+            state.neighbor("Gi0/24", "core1.msk1", "B,R")
+            for i, node in enumerate(libvirt_nodes, start=1):
+                for vds in source.vds_on(node.name):
+                    for mac in vds.macs:
+                        state.learn(mac, f"Gi0/{i}")
+            for ded in source.dedicated.values():
+                if ded.switch == name and ded.port:
+                    for mac in ded.macs:
+                        state.learn(mac, ded.port)
+            password = secrets.token_urlsafe(18)
+            secret_file = self.base_dir / f"{name}.secret"
+            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(password + "\n")
+            ios = IosSwitchServer(state, username=switch.username, password=password).start()
+            self._stack.callback(ios.stop)
+            self.switch_servers[name] = ios
+            switches[name] = switch.model_copy(
+                update={"host": ios.host, "port": ios.port, "secret": SecretRef(file=str(secret_file))}
+            )
+        dropped = sorted(set(source.switches) - kept)
+        if dropped:
+            self.notes.append(f"switches left out of the lab (no lab backend for their platform): {dropped}")
+        dedicated = {n: d for n, d in source.dedicated.items() if d.switch is None or d.switch in kept}
+        return switches, dedicated
 
     def _lab_record(self, vds: Vds) -> Vds:
         if self.mode == "daemon" and vds.memory_mib > DAEMON_MEMORY_MIB:

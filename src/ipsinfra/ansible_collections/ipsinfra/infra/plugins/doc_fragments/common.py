@@ -1,0 +1,38 @@
+"""Options every ipsinfra.infra module shares."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  inventory:
+    description:
+      - The static ipsinfra inventory directory (the Ansible YAML inventory the playbooks use).
+      - An C(ipsinfra.infra.fleet) inventory plugin config is accepted too; its C(inventory) key is followed.
+      - In a playbook, C({{ ansible_inventory_sources[0] }}) passes the inventory the play runs with.
+    type: path
+    required: true
+  journal:
+    description:
+      - The action journal, a path to an SQLite file or an SQLAlchemy URL.
+      - Defaults to C($IPSINFRA_JOURNAL), else C(~/.local/state/ipsinfra/journal.sqlite3) on the controller.
+    type: str
+requirements:
+  - the C(ipsinfra) Python package on the controller
+notes:
+  - The module runs on the controller and talks to the hypervisor nodes' APIs (libvirt, Proxmox) itself.
+    Run it on C(localhost) or with C(delegate_to: localhost), with
+    C(ansible_python_interpreter: "{{ ansible_playbook_python }}").
+  - Error messages are ipsinfra's one-line messages; they never contain a secret.
+attributes:
+  check_mode:
+    support: full
+    description: The library plans only (C(check=True)); nothing is changed, the plan is returned.
+  diff_mode:
+    support: full
+    description: Before and after are returned as text, one setting per line.
+  platform:
+    platforms: posix
+    description: Runs on the controller.
+"""

@@ -1,0 +1,160 @@
+"""Shared plumbing of the ipsinfra.infra modules: options, the fleet, the drivers, errors.
+
+The modules run on the controller (``delegate_to: localhost`` or a play on
+``localhost``) with the Python that has ``ipsinfra`` installed
+(``ansible_python_interpreter: "{{ ansible_playbook_python }}"``); they are
+thin wrappers over the library, which does the planning, the work and the
+verification.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+IMPORT_ERROR: str | None = None
+try:
+    import yaml
+
+    from ipsinfra.errors import IpsinfraError
+    from ipsinfra.hypervisors import DriverPool
+    from ipsinfra.inventory import Fleet, load
+    from ipsinfra.journal import Journal
+    from ipsinfra.models import Vds
+except ImportError:  # pragma: no cover - reported by require_ipsinfra()
+    IMPORT_ERROR = traceback.format_exc()
+
+FLEET_PLUGIN = "ipsinfra.infra.fleet"
+
+# The options every module shares (documented in the ipsinfra.infra.common doc fragment).
+COMMON_ARGS: dict[str, Any] = {
+    "inventory": {"type": "path", "required": True},
+    "journal": {"type": "str"},
+}
+
+
+def require_ipsinfra(module: Any) -> None:
+    """Fail the task with Ansible's usual message when ``ipsinfra`` cannot be imported."""
+    if IMPORT_ERROR is not None:
+        from ansible.module_utils.basic import missing_required_lib
+
+        module.fail_json(
+            msg=missing_required_lib(
+                "ipsinfra", reason="run the task on the controller with ansible_playbook_python"
+            ),
+            exception=IMPORT_ERROR,
+        )
+
+
+def static_inventory(path: str | os.PathLike[str]) -> Path:
+    """The static inventory directory behind ``path``.
+
+    ``path`` is the inventory directory itself, or an ``ipsinfra.infra.fleet``
+    plugin config (its ``inventory:`` key, relative to the config's folder),
+    so a playbook can pass ``ansible_inventory_sources[0]`` either way.
+    """
+    where = Path(path).expanduser()
+    if where.is_file() and where.suffix in {".yml", ".yaml"}:
+        try:
+            data = yaml.safe_load(where.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            data = None
+        if isinstance(data, dict) and data.get("plugin") in {FLEET_PLUGIN, "fleet"}:
+            target = data.get("inventory")
+            if not isinstance(target, str) or not target:
+                raise IpsinfraError(f"inventory: {where}: an {FLEET_PLUGIN} config needs 'inventory:'")
+            resolved = Path(target).expanduser()
+            return resolved if resolved.is_absolute() else (where.parent / resolved).resolve()
+    return where
+
+
+@contextlib.contextmanager
+def fleet_and_pool(path: str) -> Iterator[tuple[Fleet, DriverPool]]:
+    """Load the inventory; drivers connect on first use and are closed on exit."""
+    fleet = load(static_inventory(path))
+    pool = DriverPool(fleet.nodes)
+    try:
+        yield fleet, pool
+    finally:
+        pool.close()
+
+
+@contextlib.contextmanager
+def open_journal(url: str | None) -> Iterator[Journal]:
+    """The journal at ``url`` (default: ``$IPSINFRA_JOURNAL`` or the user's state folder)."""
+    journal = Journal(url or None)
+    try:
+        yield journal
+    finally:
+        journal.close()
+
+
+class ReadOnlyJournal:
+    """A journal that reads but never writes: check mode must leave no trace.
+
+    The audit remembers each node's boot identity; a check run that stored it
+    would swallow the next real run's "this node rebooted".
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+
+    def get_state(self, key: str) -> dict[str, Any] | None:
+        return self._journal.get_state(key)
+
+    def set_state(self, key: str, value: Any) -> None:
+        return None
+
+    def record(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._journal, name)
+
+
+def parse_date(value: str | None, option: str) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise IpsinfraError(f"{option}: value {value!r}: not a date (YYYY-MM-DD)") from None
+
+
+def vds_view(vds: Vds | None) -> dict[str, Any] | None:
+    """A VDS as the modules return it: JSON-safe, the free-text description left out."""
+    if vds is None:
+        return None
+    data: dict[str, Any] = vds.model_dump(mode="json", exclude={"description", "probe"})
+    return data
+
+
+def vds_lines(vds: Vds) -> list[str]:
+    """A VDS as diff text: one setting per line, so ``--diff`` shows what moved."""
+    return [
+        f"name: {vds.name}",
+        f"node: {vds.node}",
+        f"state: {vds.state.value}",
+        f"vcpus: {vds.vcpus}",
+        f"cpuset: {vds.cpuset or '-'}",
+        f"memory_mib: {vds.memory_mib}",
+        f"ips: {' '.join(str(ip) for ip in vds.ips) or '-'}",
+        f"vnc_listen: {vds.vnc_listen or '-'}",
+        f"autostart: {'on' if vds.autostart else 'off'}",
+    ]
+
+
+def text(lines: list[str]) -> str:
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def error_message(exc: BaseException) -> str:
+    """ipsinfra's one-line messages (never a secret); other errors get their type named."""
+    if isinstance(exc, IpsinfraError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
