@@ -142,6 +142,14 @@ class Site(Frozen):
     dc_reaction_hours: int | None = Field(default=None, ge=1, le=24 * 14)
 
 
+class DirectBootSpec(Frozen):
+    """libvirt only: boot new VDS from a kernel/initrd on the node (labs, netboot installers)."""
+
+    kernel: str = Field(min_length=1)
+    initrd: str | None = None
+    cmdline: str = ""
+
+
 class Node(Frozen):
     """A hypervisor node."""
 
@@ -162,6 +170,9 @@ class Node(Frozen):
     ip_pool: list[IPAddress] = Field(default_factory=list, description="free IPs for new VDS")
     migration_address: IPAddress | None = Field(
         default=None, description="where migration data to this node goes; the main IP when unset"
+    )
+    direct_boot: DirectBootSpec | None = Field(
+        default=None, description="libvirt: boot new VDS from this kernel/initrd (the lab's guest)"
     )
     ssh_host: str | None = None
     ssh_port: int = Field(default=22, ge=1, le=65535)
@@ -398,6 +409,7 @@ __all__ = [
     "Annotated",
     "Client",
     "DedicatedServer",
+    "DirectBootSpec",
     "Disk",
     "HypervisorKind",
     "IPAddress",

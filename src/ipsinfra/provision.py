@@ -368,10 +368,14 @@ def provision(
     try:
         with_deadline("define", step_timeout, lambda: driver.define(plan.spec), node=plan.node)
         created = True
-        with_deadline(
-            "set_password", step_timeout, lambda: driver.set_password(plan.name, user, secret), node=plan.node
-        )
-        with_deadline("start", step_timeout, lambda: driver.start(plan.name), node=plan.node)
+        steps = [
+            ("set_password", lambda: driver.set_password(plan.name, user, secret)),
+            ("start", lambda: driver.start(plan.name)),
+        ]
+        if driver.password_when_running:  # a guest agent needs a running guest
+            steps.reverse()
+        for step, action in steps:
+            with_deadline(step, step_timeout, action, node=plan.node)
         got = with_deadline("verify", step_timeout, lambda: driver.get_vds(plan.name), node=plan.node)
     except IpsinfraError as exc:
         rolled_back = False

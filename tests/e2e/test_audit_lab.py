@@ -99,7 +99,7 @@ def test_each_check_fails_on_the_lab(lab: Lab, tmp_path: Path) -> None:
     assert targets(report, "blocked_autostart") == ["VPS1004(113.20)"]
     assert targets(report, "vds_reachable") == ["VPS1005(100.30)"]
     assert targets(report, "dc_name") == ["kvm2"]
-    assert targets(report, "trial_expired") == []  # VPS1002 was renamed: its trial is in its description
+    assert targets(report, "trial_expired") == ["VPS1002(113.20)"]  # the trial travels in its description
     junit = ET.fromstring(audit.to_junit(report))
     failing = {
         (c.get("classname"), c.get("name")) for c in junit.iter("testcase") if c.find("failure") is not None

@@ -7,6 +7,7 @@ lazily so a script that only uses Proxmox never loads libvirt.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 from ipsinfra.errors import InvalidInput, NodeNotFound
 from ipsinfra.hypervisors.base import HypervisorDriver
@@ -16,12 +17,24 @@ from ipsinfra.models import HypervisorKind, Node
 def connect(node: Node) -> HypervisorDriver:
     """A driver for ``node``, connected with what the node's inventory entry says."""
     if node.kind is HypervisorKind.LIBVIRT:
+        from pathlib import Path
+
+        from ipsinfra.hypervisors.domxml import DirectBoot
         from ipsinfra.hypervisors.libvirt import LibvirtDriver
 
+        boot = None
+        if node.direct_boot is not None:
+            spec = node.direct_boot
+            boot = DirectBoot(
+                kernel=Path(spec.kernel),
+                initrd=Path(spec.initrd) if spec.initrd else None,
+                cmdline=spec.cmdline,
+            )
         # A session-mode daemon cannot plug taps into a bridge: user networking there.
-        if "/session" in node.uri:
-            return LibvirtDriver(node, nic_backend="user", migration_address=node.migration_address)
-        return LibvirtDriver(node, migration_address=node.migration_address)
+        nic_backend: Literal["bridge", "user"] = "user" if "/session" in node.uri else "bridge"
+        return LibvirtDriver(
+            node, nic_backend=nic_backend, migration_address=node.migration_address, ex_boot=boot
+        )
     if node.kind is HypervisorKind.PROXMOX:
         from ipsinfra.hypervisors.proxmox import ProxmoxDriver
 

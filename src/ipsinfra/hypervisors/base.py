@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import ipaddress
+from typing import ClassVar
 
 from ipsinfra.models import IPAddress, Node, NodeFacts, Vds, VdsSpec
 
@@ -23,6 +24,9 @@ class HypervisorDriver(abc.ABC):
     """
 
     node: Node
+    #: True where a guest password can only be set in a running guest (libvirt's
+    #: guest agent); False where it is configuration applied at boot (cloud-init).
+    password_when_running: ClassVar[bool] = False
 
     # --- reading -------------------------------------------------------
     @abc.abstractmethod

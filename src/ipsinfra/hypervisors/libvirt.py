@@ -78,6 +78,8 @@ class LibvirtDriver(HypervisorDriver):
             ``memory_mib >= ipsinfra.lab.guest.MIN_MEMORY_MIB`` (128).
     """
 
+    password_when_running = True  # the guest agent answers only in a running guest
+
     def __init__(
         self,
         node: Node,

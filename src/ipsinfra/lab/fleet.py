@@ -36,7 +36,16 @@ from ipsinfra.errors import NodeNotFound, UnsupportedOperation
 from ipsinfra.hypervisors import DriverPool, HypervisorDriver, connect
 from ipsinfra.inventory import Fleet
 from ipsinfra.journal import Journal
-from ipsinfra.models import DedicatedServer, HypervisorKind, Node, SecretRef, Switch, Vds, VdsSpec
+from ipsinfra.models import (
+    DedicatedServer,
+    DirectBootSpec,
+    HypervisorKind,
+    Node,
+    SecretRef,
+    Switch,
+    Vds,
+    VdsSpec,
+)
 
 Mode = Literal["auto", "daemon", "test"]
 REPO_INVENTORY = Path(__file__).resolve().parents[3] / "inventory" / "example"
@@ -130,6 +139,7 @@ class Lab:
         self.pve: Any = None
         self.services: dict[str, socket.socket] = {}
         self.switch_servers: dict[str, Any] = {}
+        self._boot: DirectBootSpec | Literal[False] | None = None
         self.notes: list[str] = []
         self._stack = contextlib.ExitStack()
         self._owns_base = False
@@ -202,11 +212,22 @@ class Lab:
         drivers: dict[str, HypervisorDriver] = {name: connect(node) for name, node in nodes.items()}
         self.pool = DriverPool(nodes, drivers=drivers)
         if self.populate_vds:
-            for record in vds.values():
-                driver = self.pool.get(record.node)
-                spec = spec_from_record(record, nodes[record.node])
-                start = record.autostart and not record.blocked and not record.cancelled
-                driver.define(spec, start=start)
+            # The inventory's own VDS are diskless guests (instant, 64 MiB); only VDS
+            # created later boot the lab's kernel with a guest agent.
+            plain = {
+                n: connect(node.model_copy(update={"direct_boot": None}))
+                for n, node in nodes.items()
+                if node.direct_boot is not None
+            }
+            try:
+                for record in vds.values():
+                    driver = plain.get(record.node) or self.pool.get(record.node)
+                    spec = spec_from_record(record, nodes[record.node])
+                    start = record.autostart and not record.blocked and not record.cancelled
+                    driver.define(spec, start=start)
+            finally:
+                for driver in plain.values():
+                    driver.close()
         inventory.dump(self.fleet, self.inventory_dir)
 
     # --- pieces -----------------------------------------------------------
@@ -232,8 +253,27 @@ class Lab:
                 "vnc_listen": vnc,
                 "migration_address": ipaddress.ip_address("127.0.0.1"),
                 "ssh_host": None,
+                "direct_boot": self._guest_boot() if self.mode == "daemon" else None,
             }
         )
+
+    def _guest_boot(self) -> DirectBootSpec | None:
+        """The lab's tiny guest (a kernel + an initramfs running qemu-ga), so new VDS
+        really take a password through the guest agent. None, with a note, if the
+        machine lacks the packages it is built from."""
+        from ipsinfra.lab.guest import GuestImageUnavailable, ensure_guest_image
+
+        if self._boot is None:
+            try:
+                image = ensure_guest_image()
+            except GuestImageUnavailable as exc:
+                self.notes.append(f"new VDS boot no OS (no guest agent, no password): {exc}")
+                self._boot = False
+                return None
+            self._boot = DirectBootSpec(
+                kernel=str(image.kernel), initrd=str(image.initrd), cmdline=image.cmdline
+            )
+        return self._boot or None
 
     def _ssh_sides(self, nodes: list[Node]) -> dict[str, Node]:
         from ipsinfra.lab.sshd import SshHostPool

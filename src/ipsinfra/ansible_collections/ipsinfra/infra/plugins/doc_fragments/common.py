@@ -21,7 +21,8 @@ options:
 requirements:
   - the C(ipsinfra) Python package on the controller
 notes:
-  - The module runs on the controller and talks to the hypervisor nodes' APIs (libvirt, Proxmox) itself.
+  - >-
+    The module runs on the controller and talks to the hypervisor nodes' APIs (libvirt, Proxmox) itself.
     Run it on C(localhost) or with C(delegate_to: localhost), with
     C(ansible_python_interpreter: "{{ ansible_playbook_python }}").
   - Error messages are ipsinfra's one-line messages; they never contain a secret.

@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 module: server_block
 short_description: Block (or unblock) the server behind an abusive IP, after proving it is the right one
 description:
-  - Proves the target first: the IP belongs to exactly one service of the inventory, its name equals the
+  - Proves the target first. The IP belongs to exactly one service of the inventory, its name equals the
     DC's name for the IP (with O(dc_list)), and the hypervisor (a VDS) or the switch port (a dedicated
     server) sees that very server right now. Any doubt refuses and changes nothing.
   - A blocked VDS is stopped, its autostart turned off (a node reboot does not bring it back) and the block
@@ -168,7 +168,7 @@ def run_module() -> None:
                 # The library proves the target and stops; say whether the real run would change it.
                 if proof.kind == "vds" and proof.node and proof.server:
                     is_blocked, before = _vds_is_blocked(pool, proof.node, proof.server)
-                    changed = is_blocked != blocking if blocking else bool(before["blocked"])
+                    changed = (not is_blocked) if blocking else bool(before["blocked"])
                     after = (
                         {"state": "stopped", "autostart": False, "blocked": p["reason"]}
                         if blocking

@@ -80,7 +80,7 @@ options:
       - Where to write the root password of a VDS this task creates, mode 0600, on the controller.
       - The file must not exist yet or be empty (an existing password is never overwritten);
         with an existing VDS it is left alone.
-      - Without it a generated password is returned as RV(password); the task must then use C(no_log: true).
+      - Without it a generated password is returned as RV(password); the task must then set C(no_log=true).
     type: path
   user:
     description: The guest user whose password is set.
@@ -156,7 +156,7 @@ node:
   type: str
   sample: kvm1
 plan:
-  description: What was (check mode: would be) done, one line each.
+  description: What was done (in check mode, what would be done), one line each.
   returned: always
   type: list
   elements: str
@@ -186,7 +186,7 @@ password_file:
 password:
   description:
     - The generated root password, shown once. Only when a VDS was created, the password was generated
-      and O(password_file) was not given. The task must use C(no_log: true).
+      and O(password_file) was not given. The task must set C(no_log=true).
   returned: when a VDS was created without O(password) and O(password_file)
   type: str
 """
