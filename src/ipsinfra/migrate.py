@@ -119,7 +119,8 @@ def plan_migration(
         new_name=new_name,
         backend_new_name=backend_new_name,
         vcpus=vds.vcpus,
-        cpuset=effective_cpuset(cpuset_rule, target.cpus),
+        # §9.1's range "may be used": kept where the VDS had one, cut to the target's CPUs.
+        cpuset=effective_cpuset(cpuset_rule, target.cpus) if vds.cpuset else None,
         vnc_listen=target.vnc_address,
         bridge=target.bridge,
         gateway=target.gateway,
@@ -211,7 +212,20 @@ def migrate(
                 raise
             return converged
         if vds.node == target:
-            raise InvalidInput(f"target: value {target!r}: {name} is already on that node")
+            record = fleet.vds.get(name)
+            if record is None or record.node == target or record.node not in fleet.nodes:
+                raise InvalidInput(f"target: value {target!r}: {name} is already on that node")
+            # An earlier run moved it but could not finish (the rename was refused): finish now.
+            plan = plan_migration(
+                vds.model_copy(update={"node": record.node}),
+                fleet.nodes[record.node],
+                tgt_node,
+                live=live,
+                cpuset_rule=cpuset_rule,
+            )
+            if check:
+                return MigrationResult(plan=plan, changed=False, checked_only=True)
+            return _finish(plan, pool, journal=journal, step_timeout=step_timeout, actor=actor)
         src_node = fleet.nodes[vds.node]
         plan = plan_migration(vds, src_node, tgt_node, live=live, cpuset_rule=cpuset_rule)
         if check:
@@ -260,7 +274,7 @@ def _apply(
         with_deadline(
             "migrate",
             step_timeout,
-            lambda: src.migrate(plan.name, dst, live=plan.live, new_name=plan.new_name),
+            lambda: src.migrate(plan.name, dst, live=plan.live, new_name=plan.new_name, keep_source=True),
             node=plan.source,
         )
         with_deadline(
@@ -304,6 +318,34 @@ def _apply(
     return MigrationResult(plan=plan, changed=True, vds=got, mismatches=mismatches)
 
 
+def _finish(
+    plan: MigrationPlan,
+    pool: DriverPool,
+    *,
+    journal: Journal | None,
+    step_timeout: float,
+    actor: str | None,
+) -> MigrationResult:
+    """The VDS is on the target under its old name: rename, configure, verify."""
+    dst = pool.get(plan.target)
+    before = dst.get_vds(plan.name)
+    with_deadline("rename", step_timeout, lambda: dst.rename(plan.name, plan.new_name), node=plan.target)
+    with_deadline("configure target", step_timeout, lambda: _configure_target(plan, dst), node=plan.target)
+    got = dst.get_vds(plan.new_name)
+    mismatches = target_mismatches(plan, got)
+    if journal is not None:
+        journal.record(
+            "vds.migrate",
+            f"{plan.source}/{plan.name} -> {plan.target}/{plan.new_name}",
+            result="ok" if not mismatches else "failed",
+            before=_summary(before),
+            after=_summary(got),
+            detail="finished an interrupted migration on the target; " + "; ".join(mismatches),
+            actor=actor,
+        )
+    return MigrationResult(plan=plan, changed=True, vds=got, mismatches=mismatches)
+
+
 def _configure_target(plan: MigrationPlan, dst: HypervisorDriver) -> None:
     got = dst.get_vds(plan.new_name)
     if (got.vcpus, got.cpuset) != (plan.vcpus, plan.cpuset):
@@ -312,6 +354,8 @@ def _configure_target(plan: MigrationPlan, dst: HypervisorDriver) -> None:
         dst.set_vnc_listen(plan.new_name, plan.vnc_listen)
     if got.autostart != plan.autostart:
         dst.set_autostart(plan.new_name, plan.autostart)
+    if any(nic.bridge != plan.bridge for nic in got.nics):
+        dst.set_bridge(plan.new_name, plan.bridge)
 
 
 def _still_on(driver: HypervisorDriver, name: str) -> bool:
@@ -341,6 +385,11 @@ def _restore_single_copy(plan: MigrationPlan, pool: DriverPool) -> str:
         with contextlib.suppress(IpsinfraError):
             if src.get_vds(plan.name).state is not VdsState.RUNNING:
                 src.start(plan.name)
+    if not on_src and not on_dst and _still_on(dst, plan.name):
+        return (
+            f"the VDS is on {plan.target} under its old name {plan.name}; "
+            "run the migration again to finish the rename"
+        )
     if on_src and not on_dst:
         return f"the VDS stays on {plan.source} as {plan.name}"
     if on_dst and not on_src:

@@ -25,7 +25,9 @@ def with_deadline(step: str, seconds: float | None, func: Callable[[], T], *, no
         future = pool.submit(func)
         try:
             return future.result(timeout=seconds)
-        except concurrent.futures.TimeoutError:
+        except TimeoutError:
+            if future.done():
+                raise  # the step's own timeout (a driver's deadline), with its own message
             raise OperationTimeout(f"step {step!r} did not finish within {seconds:g} s", node=node) from None
     finally:
         pool.shutdown(wait=False)

@@ -70,6 +70,10 @@ class HypervisorDriver(abc.ABC):
     def set_vnc_listen(self, name: str, address: IPAddress) -> Vds: ...
 
     @abc.abstractmethod
+    def set_bridge(self, name: str, bridge: str) -> Vds:
+        """Move every NIC of the VDS to ``bridge`` (§9.10: the target node's network)."""
+
+    @abc.abstractmethod
     def set_description(self, name: str, description: str) -> Vds:
         """Replace the VDS's free-text description (ipsinfra keeps its
         ``ipsinfra-*`` facts there, see :mod:`ipsinfra.metadata`)."""
@@ -81,9 +85,20 @@ class HypervisorDriver(abc.ABC):
 
     @abc.abstractmethod
     def migrate(
-        self, name: str, target: HypervisorDriver, *, live: bool = True, new_name: str | None = None
+        self,
+        name: str,
+        target: HypervisorDriver,
+        *,
+        live: bool = True,
+        new_name: str | None = None,
+        keep_source: bool = False,
     ) -> Vds:
-        """Move the VDS to ``target``'s node; returns it as the target reports it."""
+        """Move the VDS to ``target``'s node; returns it as the target reports it.
+
+        ``keep_source``: where the backend can, leave the source's (shut-off)
+        definition in place so the caller releases it only after verifying the
+        target (libvirt). A Proxmox cluster moves the config atomically instead.
+        """
 
     @abc.abstractmethod
     def delete(self, name: str) -> None:

@@ -380,6 +380,31 @@ def with_name(xml: str, name: str) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
+def with_bridge(xml: str, bridge: str) -> str:
+    """Every NIC moved to ``bridge`` (a bridged NIC's source; a user-mode NIC's
+    recorded bridge in the metadata), MACs unchanged."""
+    root = _root(xml)
+    metadata = root.find("metadata")
+    if metadata is None:
+        metadata = ET.SubElement(root, "metadata")
+    meta = metadata.find(_q("vds"))
+    if meta is None:
+        meta = ET.SubElement(metadata, _q("vds"))
+    recorded = {n.get("mac", "").lower(): n for n in meta.findall(_q("nic"))}
+    for iface in root.findall("devices/interface"):
+        mac_el = iface.find("mac")
+        mac = (mac_el.get("address", "") if mac_el is not None else "").lower()
+        source = iface.find("source")
+        if iface.get("type") == "bridge" and source is not None:
+            source.set("bridge", bridge)
+        if mac:
+            entry = recorded.get(mac)
+            if entry is None:
+                entry = ET.SubElement(meta, _q("nic"), mac=mac)
+            entry.set("bridge", bridge)
+    return ET.tostring(root, encoding="unicode")
+
+
 def with_description(xml: str, description: str) -> str:
     """The same domain XML with ipsinfra's description text replaced."""
     root = _root(xml)

@@ -350,6 +350,14 @@ class LibvirtDriver(HypervisorDriver):
         self._redefine(name, domxml.with_vnc_listen(xml, address))
         return self._read(dom, inactive=True)
 
+    def set_bridge(self, name: str, bridge: str) -> Vds:
+        """Move every NIC to ``bridge`` in the persistent config (next start for a running VDS)."""
+        dom = self._lookup(name)
+        with self._errors("read XML", name):
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+        self._redefine(name, domxml.with_bridge(xml, bridge))
+        return self._read(dom, inactive=True)
+
     def set_description(self, name: str, description: str) -> Vds:
         """Replace ipsinfra's description text (kept in the domain's metadata)."""
         dom = self._lookup(name)
@@ -421,7 +429,13 @@ class LibvirtDriver(HypervisorDriver):
             time.sleep(min(_AGENT_POLL_S, left))
 
     def migrate(
-        self, name: str, target: HypervisorDriver, *, live: bool = True, new_name: str | None = None
+        self,
+        name: str,
+        target: HypervisorDriver,
+        *,
+        live: bool = True,
+        new_name: str | None = None,
+        keep_source: bool = False,
     ) -> Vds:
         """Move a VDS to ``target`` (another :class:`LibvirtDriver`), renamed to ``new_name``.
 
@@ -433,7 +447,8 @@ class LibvirtDriver(HypervisorDriver):
         is defined on the target, read back and checked, and only then undefined
         here. Disk images are not copied (libvirt's offline migration does not
         copy them either). libvirt drops the autostart flag: it is set again on
-        the target.
+        the target. ``keep_source``: leave the (shut-off) source definition for
+        the caller to delete once it has verified the target.
         """
         if not isinstance(target, LibvirtDriver):
             raise UnsupportedOperation(
@@ -453,14 +468,23 @@ class LibvirtDriver(HypervisorDriver):
         with contextlib.suppress(VdsNotFound):
             target._lookup(dest_name)
             raise AlreadyExists(f"{target.node.name}: VDS {dest_name!r} already exists")
-        dest_xml = domxml.with_vnc_listen(xml, target.node.vnc_address)
+        # §9.10: the target's VNC address and bridge, in the live and the saved config.
+        dest_xml = domxml.with_bridge(
+            domxml.with_vnc_listen(xml, target.node.vnc_address), target.node.bridge
+        )
         if running:
             # DEST_XML must keep the source's name; DEST_NAME renames on arrival.
             # PERSIST_DEST alone would persist the SOURCE's config (old VNC address).
-            persist_xml = domxml.with_vnc_listen(config_xml, target.node.vnc_address)
-            self._migrate_running(name, dom, target, dest_name, dest_xml, persist_xml, live=live)
+            persist_xml = domxml.with_bridge(
+                domxml.with_vnc_listen(config_xml, target.node.vnc_address), target.node.bridge
+            )
+            self._migrate_running(
+                name, dom, target, dest_name, dest_xml, persist_xml, live=live, keep_source=keep_source
+            )
         else:
-            self._migrate_offline(name, dom, target, dest_name, domxml.with_name(dest_xml, dest_name))
+            self._migrate_offline(
+                name, dom, target, dest_name, domxml.with_name(dest_xml, dest_name), keep_source=keep_source
+            )
         if autostart:
             target.set_autostart(dest_name, True)
         return target.get_vds(dest_name)
@@ -475,6 +499,7 @@ class LibvirtDriver(HypervisorDriver):
         persist_xml: str,
         *,
         live: bool,
+        keep_source: bool,
     ) -> None:
         address = target.migration_address
         host = f"[{address}]" if address.version == 6 else str(address)
@@ -485,14 +510,16 @@ class LibvirtDriver(HypervisorDriver):
             libvirt.VIR_MIGRATE_PARAM_LISTEN_ADDRESS: str(address),
             libvirt.VIR_MIGRATE_PARAM_URI: f"tcp://{host}",
         }
-        flags = libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+        flags = libvirt.VIR_MIGRATE_PERSIST_DEST
+        if not keep_source:
+            flags |= libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
         if live:
             flags |= libvirt.VIR_MIGRATE_LIVE
         with self._errors(f"migrate to {target.node.name} as {dest_name!r}", name):
             dom.migrate3(target.ex_conn, params, flags)
 
     def _migrate_offline(
-        self, name: str, dom: Any, target: LibvirtDriver, dest_name: str, dest_xml: str
+        self, name: str, dom: Any, target: LibvirtDriver, dest_name: str, dest_xml: str, *, keep_source: bool
     ) -> None:
         with target._errors(f"define migrated {name!r}", dest_name):
             target.ex_conn.defineXML(dest_xml)
@@ -510,6 +537,8 @@ class LibvirtDriver(HypervisorDriver):
                 f"migrate {name!r}: {target.node.name} holds a different definition; source kept",
                 node=self.node.name,
             )
+        if keep_source:
+            return
         with self._errors("undefine migrated source", name):
             self._undefine(dom)
 

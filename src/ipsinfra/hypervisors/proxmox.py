@@ -660,6 +660,18 @@ class ProxmoxDriver(HypervisorDriver):
         )
         return self.get_vds(new_name)
 
+    def set_bridge(self, name: str, bridge: str) -> Vds:
+        """Move every NIC (``netN``) to ``bridge``; other NIC options are kept."""
+        vmid = self.ex_vmid(name)
+        config = self._config(vmid, name)
+        values: dict[str, Any] = {}
+        for key in sorted(k for k in config if re.fullmatch(r"net\d+", k)):
+            parts = [p for p in str(config[key]).split(",") if not p.startswith("bridge=")]
+            values[key] = ",".join([*parts, f"bridge={bridge}"])
+        if values:
+            self._put(name, vmid, "set bridge", digest=config.get("digest"), **values)
+        return self.get_vds(name)
+
     def set_description(self, name: str, description: str) -> Vds:
         """Replace the description text; the house-name and IP lines are kept."""
         vmid = self.ex_vmid(name)
@@ -699,7 +711,13 @@ class ProxmoxDriver(HypervisorDriver):
             self._vm_api(vmid).config.put(ciuser=user, cipassword=password)
 
     def migrate(
-        self, name: str, target: HypervisorDriver, *, live: bool = True, new_name: str | None = None
+        self,
+        name: str,
+        target: HypervisorDriver,
+        *,
+        live: bool = True,
+        new_name: str | None = None,
+        keep_source: bool = False,  # a PVE cluster moves the config atomically: nothing to keep
     ) -> Vds:
         """Migrate inside the cluster (``POST .../migrate``), verify, then rename to ``new_name``."""
         if not isinstance(target, ProxmoxDriver):

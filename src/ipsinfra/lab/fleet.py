@@ -302,6 +302,19 @@ class Lab:
         cluster.setdefault(SPARE_PVE_NODE, max(cluster.values()))
         handle = self._stack.enter_context(start_fake_pve(cluster, workdir=self.base_dir / "pve"))
         self.pve = handle
+        spare_of = nodes[0]
+        spare = spare_of.model_copy(
+            update={
+                "name": SPARE_PVE_NODE,
+                "dc_name": None,
+                "pve_node": SPARE_PVE_NODE,
+                "main_ip": spare_of.main_ip + 1,
+                "ip_pool": [],
+            }
+        )
+        if all(n.name != SPARE_PVE_NODE for n in nodes):
+            nodes = [*nodes, spare]
+            self.notes.append(f"{SPARE_PVE_NODE}: a second node of {spare_of.name}'s cluster, for migrations")
         return {
             n.name: n.model_copy(
                 update={

@@ -413,6 +413,8 @@ def start_fake_pve(
             yield handle
         finally:
             with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(_drop_connections(pve), loop).result(START_TIMEOUT)
+            with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(pve.stop(), loop).result(START_TIMEOUT)
             with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(_cancel_pending(), loop).result(START_TIMEOUT)
@@ -422,6 +424,17 @@ def start_fake_pve(
                 loop.close()
 
 
+async def _drop_connections(pve: Any) -> None:
+    """Abort every client connection the server still holds (keep-alive sessions),
+    so no transport outlives the loop."""
+    server = getattr(getattr(pve, "runner", None), "server", None)
+    for handler in list(getattr(server, "connections", None) or []):
+        transport = getattr(handler, "transport", None)
+        if transport is not None:
+            transport.abort()
+    await asyncio.sleep(0.01)
+
+
 async def _cancel_pending() -> None:
     """Cancel tasks still sleeping (a slow shutdown, a long migration) so the loop closes cleanly."""
     me = asyncio.current_task()
@@ -429,6 +442,9 @@ async def _cancel_pending() -> None:
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
+    # Let closing TLS transports finish before the loop goes away (else ResourceWarnings).
+    for _ in range(5):
+        await asyncio.sleep(0.01)
 
 
 __all__ = ["FakePveHandle", "LabUnavailable", "lab_class", "start_fake_pve"]

@@ -65,12 +65,25 @@ cache_timeout: 300
 import concurrent.futures  # noqa: E402
 import datetime as dt  # noqa: E402
 import os  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.errors import AnsibleError, AnsibleParserError  # noqa: E402
-from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable  # noqa: E402
+from ansible.errors import AnsibleError, AnsibleParserError  # type: ignore[import-untyped]  # noqa: E402
+from ansible.plugins.inventory import (  # type: ignore[import-untyped]  # noqa: E402
+    BaseInventoryPlugin,
+    Cacheable,
+    Constructable,
+)
 
 CONFIG_SUFFIXES = ("fleet.yml", "fleet.yaml", "ipsinfra.yml", "ipsinfra.yaml")
+
+
+def _lister(pool: Any, node: str) -> Callable[[], list[Any]]:
+    def list_vds() -> list[Any]:
+        result: list[Any] = pool.get(node).list_vds()
+        return result
+
+    return list_vds
 
 
 def _host_record(vds: Any, record: Any, node: Any, state: str, today: dt.date) -> dict[str, Any]:
@@ -143,14 +156,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):  # type: i
         pool = DriverPool(fleet.nodes)
         try:
             with concurrent.futures.ThreadPoolExecutor(max_workers=min(16, len(wanted) or 1)) as ex:
-                futures = {ex.submit(lambda n=n: pool.get(n).list_vds()): n for n in wanted}
-                listed: dict[str, Any] = {}
+                futures = {ex.submit(_lister(pool, n)): n for n in wanted}
+                listed: dict[str, list[Any]] = {}
                 for fut, name in futures.items():
                     try:
                         listed[name] = fut.result(timeout=timeout)
                     except (IpsinfraError, concurrent.futures.TimeoutError) as exc:
                         why = str(exc) or "no answer within the timeout"
-                        self.display.warning(f"ipsinfra.infra.fleet: node {name}: {why}; inventory records used")
+                        self.display.warning(f"ipsinfra.infra.fleet: node {name}: {why}; from the inventory")
         finally:
             pool.close()
         for name in wanted:
@@ -190,7 +203,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):  # type: i
                 safe = self._sanitize_group_name(group)
                 self.inventory.add_group(safe)
                 self.inventory.add_child(safe, host)
-            # The constructed options (compose, groups, keyed_groups) work as in every Ansible inventory plugin.
+            # The constructed options (compose, groups, keyed_groups), as in every inventory plugin.
             self._set_composite_vars(self.get_option("compose"), hv, host, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hv, host, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hv, host, strict=strict)

@@ -41,7 +41,7 @@ COMMON_ARGS: dict[str, Any] = {
 def require_ipsinfra(module: Any) -> None:
     """Fail the task with Ansible's usual message when ``ipsinfra`` cannot be imported."""
     if IMPORT_ERROR is not None:
-        from ansible.module_utils.basic import missing_required_lib
+        from ansible.module_utils.basic import missing_required_lib  # type: ignore[import-untyped]
 
         module.fail_json(
             msg=missing_required_lib(

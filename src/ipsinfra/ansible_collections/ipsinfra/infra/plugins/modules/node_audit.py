@@ -50,7 +50,7 @@ options:
     type: float
     default: 3
   recheck_delay:
-    description: Seconds before a VDS in a transitional state (starting, migrating, backup) is looked at again.
+    description: Seconds before a VDS in a transitional state (starting, migrating, backup) is checked again.
     type: float
     default: 5
   node_timeout:
@@ -129,8 +129,8 @@ reports:
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]  # noqa: E402
+from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # type: ignore[import-not-found]  # noqa: E402
     COMMON_ARGS,
     ReadOnlyJournal,
     error_message,
@@ -192,7 +192,7 @@ def run_module() -> None:
             report = audit.run(
                 fleet,
                 pool,
-                journal=ReadOnlyJournal(journal) if module.check_mode else journal,  # type: ignore[arg-type]
+                journal=ReadOnlyJournal(journal) if module.check_mode else journal,
                 nodes=p["nodes"],
                 today=today,
                 dc_names=dc_names,
@@ -215,12 +215,12 @@ def run_module() -> None:
     written = []
     try:
         for option, render in (
-            ("report_markdown", lambda: markdown),
-            ("report_json", lambda: audit.to_json(report)),
-            ("report_junit", lambda: audit.to_junit(report)),
+            ("report_markdown", audit.to_markdown),
+            ("report_json", audit.to_json),
+            ("report_junit", audit.to_junit),
         ):
             if p[option]:
-                _write(p[option], render())
+                _write(p[option], render(report))
                 written.append(p[option])
     except OSError as exc:
         module.fail_json(msg=f"report: {exc.filename}: {exc.strerror}", **result)

@@ -34,11 +34,15 @@ options:
     description: The complaint's reference (ticket, message id), recorded with the block.
     type: str
   dc_list:
-    description: The DC's server list (CSV with columns C(ip) and C(name)) the target's name is checked against.
+    description: The DC's server list (CSV, columns C(ip) and C(name)) the target's name is checked against.
     type: path
   switch_password:
-    description: Login password for the switch of a dedicated server (default, the switch's C(secret) reference).
+    description: Login password for a dedicated server's switch (default, the switch's C(secret) reference).
     type: str
+  stop_timeout:
+    description: Seconds a blocked VDS gets to shut down cleanly before it is powered off.
+    type: float
+    default: 30
   lock_dir:
     description: Where the per-VDS locks live.
     type: path
@@ -88,8 +92,8 @@ after:
 
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]  # noqa: E402
+from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # type: ignore[import-not-found]  # noqa: E402
     COMMON_ARGS,
     error_message,
     fleet_and_pool,
@@ -108,6 +112,7 @@ def _argument_spec() -> dict[str, Any]:
         "complaint_ref": {"type": "str"},
         "dc_list": {"type": "path"},
         "switch_password": {"type": "str", "no_log": True},
+        "stop_timeout": {"type": "float", "default": 30.0},
         "lock_dir": {"type": "path"},
     }
 
@@ -158,7 +163,15 @@ def run_module() -> None:
                 "lock_dir": lock_dir,
             }
             if blocking:
-                done = block(p["ip"], fleet, pool, reason=p["reason"], complaint_ref=p["complaint_ref"], **common)
+                done = block(
+                    p["ip"],
+                    fleet,
+                    pool,
+                    reason=p["reason"],
+                    complaint_ref=p["complaint_ref"],
+                    stop_timeout=p["stop_timeout"],
+                    **common,
+                )
             else:
                 done = unblock(p["ip"], fleet, pool, **common)
             proof = done.proof

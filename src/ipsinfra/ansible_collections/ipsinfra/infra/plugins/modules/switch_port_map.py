@@ -98,8 +98,8 @@ import contextlib  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]  # noqa: E402
+from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # type: ignore[import-not-found]  # noqa: E402
     COMMON_ARGS,
     error_message,
     open_journal,
@@ -200,16 +200,17 @@ def run_module() -> None:
                     if not wanted:
                         continue
                     if module.check_mode:
-                        result["described"] += [f"{sw.name} {port}: {srv}" for port, srv in sorted(wanted.items())]
+                        result["described"] += [
+                            f"{sw.name} {port}: {srv}" for port, srv in sorted(wanted.items())
+                        ]
                         continue
                     done = set_descriptions(
                         sw, wanted, credentials=creds(sw), timeout=p["timeout"], journal=journal
                     )
-                    result["described"] += [
-                        f"{a.switch} {a.port}: {a.before.get('description')!r} -> {a.after.get('description')!r}"
-                        for a in done
-                        if a.changed
-                    ]
+                    for a in done:
+                        if a.changed:
+                            old_d, new_d = a.before.get("description"), a.after.get("description")
+                            result["described"].append(f"{a.switch} {a.port}: {old_d!r} -> {new_d!r}")
             result["changed"] = result["changed"] or bool(result["described"])
     except Exception as exc:
         module.fail_json(msg=error_message(exc), **result)

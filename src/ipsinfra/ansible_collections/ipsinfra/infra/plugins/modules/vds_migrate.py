@@ -101,8 +101,8 @@ mismatches:
 
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]  # noqa: E402
+from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # type: ignore[import-not-found]  # noqa: E402
     COMMON_ARGS,
     error_message,
     fleet_and_pool,

@@ -77,7 +77,8 @@ options:
     type: str
   password_file:
     description:
-      - Where to write the root password of a VDS this task creates, mode 0600, on the controller.
+      - Where to write the generated root password of a VDS this task creates, mode 0600, on the controller.
+      - Not used with O(password) (the caller knows it).
       - The file must not exist yet or be empty (an existing password is never overwritten);
         with an existing VDS it is left alone.
       - Without it a generated password is returned as RV(password); the task must then set C(no_log=true).
@@ -195,8 +196,8 @@ import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]  # noqa: E402
+from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # type: ignore[import-not-found]  # noqa: E402
     COMMON_ARGS,
     error_message,
     fleet_and_pool,
