@@ -401,11 +401,11 @@ def _print_audit(report: Any, fmt: str, output: Path | None, junit: Path | None)
 
 
 @app.command("demo")
-def demo_cmd(inventory: InventoryOpt = DEFAULT_INVENTORY, as_json: JsonOpt = False) -> None:
-    """The main job on the embedded lab (until the audit lands: load and print the fleet)."""
-    from ipsinfra import inventory as inv
+def demo_cmd() -> None:
+    """The main job on the embedded lab: provision, migrate, block, a reboot, the audit."""
+    from ipsinfra.lab.demo import run_demo
 
-    print_fleet(inv.load(inventory), as_json)
+    raise typer.Exit(run_demo(lambda line: out.print(line, markup=False, highlight=False)))
 
 
 def main(argv: list[str] | None = None) -> int:

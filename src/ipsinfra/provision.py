@@ -286,6 +286,31 @@ class ProvisionResult(BaseModel):
     def ok(self) -> bool:
         return not self.mismatches
 
+    @property
+    def record(self) -> Vds:
+        """The inventory record for the new VDS (what to add to host_vars)."""
+        plan, spec = self.plan, self.plan.spec
+        return Vds(
+            name=plan.name,
+            order=plan.order.number,
+            node=plan.node,
+            vcpus=spec.vcpus,
+            cpuset=spec.cpuset,
+            memory_mib=spec.memory_mib,
+            disks=spec.disks,
+            ips=spec.ips,
+            nics=spec.nics,
+            autostart=spec.autostart,
+            client=plan.order.client,
+            os=plan.order.os,
+            arch=plan.order.arch,
+            install_type=plan.order.install_type,
+            panel=plan.order.panel,
+            comment=plan.order.comment,
+            activated=plan.activated,
+            trial_end=plan.trial_end,
+        )
+
     def raise_on_error(self) -> None:
         if self.mismatches:
             raise IpsinfraError(f"{self.plan.name}: the order does not match: " + "; ".join(self.mismatches))

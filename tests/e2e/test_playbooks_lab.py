@@ -91,7 +91,7 @@ ORDER = {
     "client": "c1",
     "node": "pve1",
     "vcpus": 2,
-    "memory_mib": 64,
+    "memory_mib": 256,
     "disk_gib": 10,
     "os": "debian-12",
     "comment": "ansible order",

@@ -31,12 +31,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from ipsinfra import inventory, metadata
+from ipsinfra import inventory, metadata, naming
 from ipsinfra.errors import NodeNotFound, UnsupportedOperation
 from ipsinfra.hypervisors import DriverPool, HypervisorDriver, connect
 from ipsinfra.inventory import Fleet
 from ipsinfra.journal import Journal
 from ipsinfra.models import (
+    Client,
     DedicatedServer,
     DirectBootSpec,
     HypervisorKind,
@@ -449,6 +450,19 @@ class Lab:
             self.fleet.nodes,
             drivers={**{n: self.pool.get(n) for n in self.fleet.nodes if n != node}, node: fresh},
         )
+
+    def update_inventory(self, *, vds: Vds | None = None, client: Client | None = None) -> Fleet:
+        """Record a new VDS or client in the lab's inventory (as sales would), rewrite it."""
+        assert self.fleet is not None, "the lab is not started"
+        changes: dict[str, Any] = {}
+        if vds is not None:
+            changes["vds"] = {**self.fleet.vds, vds.name: vds}
+            changes["hostnames"] = {**self.fleet.hostnames, naming.pve_safe_name(vds.name): vds.name}
+        if client is not None:
+            changes["clients"] = {**self.fleet.clients, client.id: client}
+        self.fleet = self.fleet.model_copy(update=changes)
+        inventory.dump(self.fleet, self.inventory_dir)
+        return self.fleet
 
     def describe(self) -> list[str]:
         assert self.fleet is not None
