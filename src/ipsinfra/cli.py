@@ -400,6 +400,71 @@ def _print_audit(report: Any, fmt: str, output: Path | None, junit: Path | None)
         junit.write_text(audit.to_junit(report), encoding="utf-8")
 
 
+@app.command("block")
+def block_cmd(
+    ip: Annotated[str, typer.Argument(help="The abusive server's IP address.")],
+    reason: Annotated[str, typer.Option(help="Why: the complaint's category (spamhaus_sbl, malware...).")],
+    ref: Annotated[str | None, typer.Option(help="The complaint's reference (SBL number, ticket).")] = None,
+    dc_list: Annotated[Path | None, typer.Option(help="The DC's server list, CSV ip,name (§4.4).")] = None,
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    journal: JournalOpt = None,
+    check: CheckOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Block the server behind IP (§7.2): proven first (§11.8), stopped, autostart off / port down."""
+    _block_or_unblock("block", ip, inventory, journal, check, as_json, dc_list, reason=reason, ref=ref)
+
+
+@app.command("unblock")
+def unblock_cmd(
+    ip: Annotated[str, typer.Argument(help="The server's IP address.")],
+    dc_list: Annotated[Path | None, typer.Option(help="The DC's server list, CSV ip,name (§4.4).")] = None,
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    journal: JournalOpt = None,
+    check: CheckOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Lift a block: autostart as it was and started again, or the switch port brought up."""
+    _block_or_unblock("unblock", ip, inventory, journal, check, as_json, dc_list)
+
+
+def _block_or_unblock(
+    action: str,
+    ip: str,
+    inventory: Path,
+    journal: str | None,
+    check: bool,
+    as_json: bool,
+    dc_list: Path | None,
+    *,
+    reason: str = "",
+    ref: str | None = None,
+) -> None:
+    from ipsinfra import audit
+    from ipsinfra.abuse.block import block, unblock
+
+    dc_names = audit.load_dc_names(dc_list) if dc_list is not None else None
+    fleet, pool, jr = _open(inventory, journal)
+    with pool, jr:
+        if action == "block":
+            result = block(
+                ip, fleet, pool, reason=reason, complaint_ref=ref, journal=jr, check=check, dc_names=dc_names
+            )
+        else:
+            result = unblock(ip, fleet, pool, journal=jr, check=check, dc_names=dc_names)
+
+    def render() -> None:
+        for step in result.proof.steps:
+            out.print(f"proof {step.check}: {'ok' if step.ok else 'FAILED'}: {step.detail}", markup=False)
+        if result.checked_only:
+            out.print(f"--check: {action} {result.target} would proceed; nothing was changed", markup=False)
+        else:
+            done = "done" if result.changed else "nothing to do (already so)"
+            out.print(f"{action} {result.target}: {done}", markup=False)
+
+    emit(result.model_dump(mode="json"), as_json, render)
+
+
 @app.command("demo")
 def demo_cmd() -> None:
     """The main job on the embedded lab: provision, migrate, block, a reboot, the audit."""

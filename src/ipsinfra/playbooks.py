@@ -236,6 +236,8 @@ def _envvars(inventory_text: str, pdd: Path, run_id: str, extra: Mapping[str, st
         # Controller-side temp files (copy's content=, templates) go away with the run dir.
         "ANSIBLE_LOCAL_TEMP": str(pdd / "tmp"),
         "ANSIBLE_NOCOLOR": "1",
+        # <inventory>/switch_ports.<site>.yml is ipsinfra's port map, not an inventory source.
+        "ANSIBLE_INVENTORY_IGNORE_REGEX": r"^switch_ports(\..+)?\.ya?ml$",
         # Marks every process of this run, so none outlives it (see _kill_leftovers).
         "IPSINFRA_RUN_ID": run_id,
     }

@@ -197,3 +197,46 @@ class DriverContract:
         facts = driver.node_facts()
         assert facts.node == driver.node.name
         assert facts.cpus is not None and facts.cpus >= 1
+
+    # --- resize (§6): set_memory, grow_disk -------------------------------------
+    def test_set_memory(self, driver: HypervisorDriver) -> None:
+        spec = spec_for(driver, 1018)
+        driver.define(spec)
+        got = driver.set_memory(spec.name, 128)
+        assert got.memory_mib == 128
+        again = driver.get_vds(spec.name)
+        assert (again.memory_mib, again.vcpus, again.cpuset) == (128, 2, "1-3")
+        assert driver.set_memory(spec.name, 48).memory_mib == 48  # down as well
+        assert driver.get_vds(spec.name).memory_mib == 48
+
+    @pytest.mark.parametrize("memory_mib", [0, -64, 15])
+    def test_set_memory_refuses_too_little(self, driver: HypervisorDriver, memory_mib: int) -> None:
+        spec = spec_for(driver, 1019)
+        driver.define(spec)
+        with pytest.raises(InvalidInput, match=rf"memory_mib: value {memory_mib}"):
+            driver.set_memory(spec.name, memory_mib)
+        assert driver.get_vds(spec.name).memory_mib == 64
+
+    def test_set_memory_unknown_vds(self, driver: HypervisorDriver) -> None:
+        with pytest.raises(VdsNotFound):
+            driver.set_memory("VPS9999(1.2)", 128)
+
+    def test_grow_disk_refuses_shrink_nothing_changed(self, driver: HypervisorDriver) -> None:
+        spec = spec_for(driver, 1020, disks=[Disk(size_gib=2)])
+        driver.define(spec)
+        disk = driver.get_vds(spec.name).disks[0]
+        assert disk.size_gib == 2
+        with pytest.raises(InvalidInput, match=rf"disk_gib: value 1: disk {disk.name} .*only grows"):
+            driver.grow_disk(spec.name, disk.name, 1)
+        with pytest.raises(InvalidInput, match="disk_gib: value 0"):
+            driver.grow_disk(spec.name, disk.name, 0)
+        assert driver.get_vds(spec.name).disks == [disk]
+
+    def test_grow_disk_same_size_and_unknown_disk(self, driver: HypervisorDriver) -> None:
+        spec = spec_for(driver, 1021, disks=[Disk(size_gib=2)])
+        driver.define(spec)
+        disk = driver.get_vds(spec.name).disks[0]
+        assert driver.grow_disk(spec.name, disk.name, 2).disks == [disk]  # nothing to do
+        with pytest.raises(InvalidInput, match=r"disk: value 'nosuchdisk'"):
+            driver.grow_disk(spec.name, "nosuchdisk", 3)
+        assert driver.get_vds(spec.name).disks == [disk]

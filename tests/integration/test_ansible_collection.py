@@ -201,7 +201,7 @@ def stdout(kept: Path) -> str:
 def test_switch_port_map_playbook_check_write_rerun(
     switch: IosSwitchServer, inventory: Path, tmp_path: Path
 ) -> None:
-    map_file = inventory / "msk1" / "switch_ports.yml"
+    map_file = inventory / "switch_ports.msk1.yml"
 
     checked = run_portmap(inventory, tmp_path / "a1", check=True)
     assert checked.ok, stdout(tmp_path / "a1")

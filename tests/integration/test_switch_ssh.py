@@ -238,7 +238,7 @@ def test_portmap_cli_check_write_and_set_descriptions(
     (inv / "host_vars" / "ded1.yml").write_text(f"macs: ['{DED1}']\nswitch: sw1-msk1\nswitch_port: Gi0/5\n")
     monkeypatch.setenv("IPSINFRA_TEST_SW_PW", PASSWORD)
     runner = CliRunner()
-    map_file = inv / "msk1" / "switch_ports.yml"
+    map_file = inv / "switch_ports.msk1.yml"
 
     checked = runner.invoke(app, ["--inventory", str(inv), "--check", "--timeout", "10"])
     assert checked.exit_code == 2, checked.output

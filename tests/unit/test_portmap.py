@@ -132,7 +132,7 @@ def test_file_round_trip_is_stable(tmp_path: Path) -> None:
         [sw1(interfaces=(Interface(name="Gi0/5", description="ded1"),))], SERVERS, hosts={"kvm1"}
     )
     path = map_file_path(tmp_path / "inventory", "msk1")
-    assert path == tmp_path / "inventory" / "msk1" / "switch_ports.yml"
+    assert path == tmp_path / "inventory" / "switch_ports.msk1.yml"
     assert write_port_map(path, pm, "msk1") is True
     assert write_port_map(path, pm, "msk1") is False  # unchanged: not rewritten
     assert oct(path.stat().st_mode & 0o777) == "0o644"

@@ -132,3 +132,50 @@ def classify_cmd(
             print(f"  - {reason}")
     if verdict.immediate:
         raise typer.Exit(EXIT_FINDING)
+
+
+@app.command("handle")
+def handle_cmd(
+    path: Annotated[Path, typer.Argument(help="The complaint (.eml or text); '-' for stdin.")],
+    abuse_from: Annotated[str, typer.Option(help="Our abuse address, the letters' sender.")],
+    outbox: Annotated[Path, typer.Option(help="Folder the letters are written to (.eml).")],
+    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="Inventory directory.")] = Path(
+        "inventory/example"
+    ),
+    journal: Annotated[str | None, typer.Option(help="Journal URL or SQLite path.")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Prove and plan only; change nothing.")] = False,
+    lang: Annotated[str, typer.Option(help="The client's ticket language: en or ru.")] = "en",
+    as_json: JsonOpt = False,
+) -> None:
+    """§7 end to end: classify, block what is immediate (proven first), cancel (§7.2), write the letters."""
+    from ipsinfra import inventory as inv
+    from ipsinfra.abuse.handle import handle_complaint
+    from ipsinfra.abuse.mail import send
+    from ipsinfra.hypervisors import DriverPool
+    from ipsinfra.journal import Journal, default_journal_url
+
+    try:
+        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except OSError as exc:
+        _fail(f"path: value {str(path)!r}: {exc.strerror}")
+    fleet = inv.load(inventory)
+    with DriverPool(fleet.nodes) as pool, Journal(journal or default_journal_url()) as jr:
+        result = handle_complaint(raw, fleet, pool, abuse_from=abuse_from, journal=jr, check=check, lang=lang)
+        report = send(result.letters, smtp=None, outbox=None if check else outbox)
+    if as_json:
+        _print_json(
+            {
+                "verdict": result.verdict.model_dump(mode="json"),
+                "services": [s.model_dump(mode="json", exclude={"block"}) for s in result.services],
+                "letters": [d.model_dump(mode="json") for d in report.deliveries],
+            }
+        )
+    else:
+        v = result.verdict
+        print(f"{v.category}: {'immediate' if v.immediate else 'react by ' + v.deadline.isoformat()}")
+        for s in result.services:
+            print(f"{s.ip} ({s.server or 'not ours'}): {s.action}{', cancelled' if s.cancelled else ''}")
+        for d in report.deliveries:
+            print(f"letter {d.kind} to {d.to}: {d.path or d.via}")
+    if result.refused:
+        raise typer.Exit(EXIT_FINDING)

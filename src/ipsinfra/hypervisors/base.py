@@ -64,6 +64,18 @@ class HypervisorDriver(abc.ABC):
         where the backend cannot hot-plug."""
 
     @abc.abstractmethod
+    def set_memory(self, name: str, memory_mib: int) -> Vds:
+        """Set the configured memory (§6); takes effect at next boot where the
+        backend cannot hot-plug. Returns the configuration as the hypervisor now
+        holds it (what the next boot gets)."""
+
+    @abc.abstractmethod
+    def grow_disk(self, name: str, disk: str, size_gib: int) -> Vds:
+        """Grow disk ``disk`` (its name as :class:`~ipsinfra.models.Disk` reports it)
+        to ``size_gib``. Growth only: a smaller size raises InvalidInput before
+        anything changes; the same size changes nothing."""
+
+    @abc.abstractmethod
     def rename(self, name: str, new_name: str) -> Vds: ...
 
     @abc.abstractmethod

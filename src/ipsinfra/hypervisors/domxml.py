@@ -453,3 +453,93 @@ def guest_domain_type(capabilities_xml: str, arch: str = "x86_64") -> str:
     if not types:
         raise InvalidInput(f"capabilities: the host offers no hvm guest for arch {arch!r}")
     return types[0]
+
+
+# --- resize (§6) ------------------------------------------------------------
+@dataclass(frozen=True)
+class DiskDevice:
+    """A real ``<disk device="disk">`` of a domain: its target dev and its source file or volume."""
+
+    target: str
+    source: str | None
+
+
+def with_memory(xml: str, memory_mib: int) -> str:
+    """The same domain XML with ``<memory>`` (and ``<currentMemory>``) set to ``memory_mib``.
+
+    >>> xml = build_domain(VdsSpec(name="VPS7(1.2)", vcpus=1, memory_mib=64))
+    >>> parse_domain(with_memory(xml, 128), node="n", state=VdsState.STOPPED, autostart=False).memory_mib
+    128
+    """
+    if memory_mib < 16:
+        raise InvalidInput(f"memory_mib: value {memory_mib!r}: at least 16")
+    root = _root(xml)
+    memory = root.find("memory")
+    if memory is None:
+        memory = ET.SubElement(root, "memory")
+    memory.set("unit", "KiB")
+    memory.text = str(memory_mib * 1024)
+    current = root.find("currentMemory")
+    if current is not None:  # the balloon target: never above the new size, and at it after a resize
+        current.set("unit", "KiB")
+        current.text = str(memory_mib * 1024)
+    return ET.tostring(root, encoding="unicode")
+
+
+def disk_devices(xml: str) -> list[DiskDevice]:
+    """The domain's real disks (``device="disk"``), in XML order; CD-ROMs and floppies are left out."""
+    found: list[DiskDevice] = []
+    for disk in _root(xml).findall("devices/disk"):
+        if disk.get("device", "disk") != "disk":
+            continue
+        target = disk.find("target")
+        if target is None or not target.get("dev"):
+            continue
+        source = disk.find("source")
+        path = None
+        if source is not None:
+            path = source.get("file") or source.get("dev") or source.get("volume")
+        found.append(DiskDevice(target=target.get("dev", ""), source=path))
+    return found
+
+
+def recorded_disks(xml: str) -> list[Disk]:
+    """The disks ipsinfra recorded in the domain's metadata (the order's disks)."""
+    meta = _meta(_root(xml))
+    if meta is None:
+        return []
+    return [
+        Disk(name=d.get("name", "disk0"), size_gib=int(d.get("size_gib", "1")), storage=d.get("storage"))
+        for d in meta.findall(_q("disk"))
+    ]
+
+
+def with_disk_size(xml: str, disk: str, size_gib: int) -> str:
+    """The same domain XML with the recorded size of ``disk`` set to ``size_gib``.
+
+    Raises InvalidInput when the domain records no disk by that name.
+    """
+    root = _root(xml)
+    meta = _meta(root)
+    entries = [] if meta is None else meta.findall(_q("disk"))
+    for entry in entries:
+        if entry.get("name", "disk0") == disk:
+            entry.set("size_gib", str(size_gib))
+            return ET.tostring(root, encoding="unicode")
+    known = ", ".join(e.get("name", "disk0") for e in entries) or "none"
+    raise InvalidInput(f"disk: value {disk!r}: the domain records no such disk (recorded: {known})")
+
+
+def vds_metadata(xml: str) -> str:
+    """ipsinfra's ``<ipsinfra:vds>`` element of a domain XML, as ``virDomainSetMetadata`` takes it
+    (un-namespaced: libvirt puts the element and its children in :data:`NS`)."""
+    meta = _meta(_root(xml))
+    if meta is None:
+        raise InvalidInput("domain XML: no ipsinfra metadata")
+    # Without the namespace: libvirt injects it (a declared prefix makes it fail).
+    plain = ET.Element("vds", dict(meta.attrib))
+    plain.text = meta.text
+    for child in meta:
+        copy = ET.SubElement(plain, child.tag.rpartition("}")[2], dict(child.attrib))
+        copy.text, copy.tail = child.text, child.tail
+    return ET.tostring(plain, encoding="unicode")

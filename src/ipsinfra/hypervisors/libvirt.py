@@ -323,6 +323,95 @@ class LibvirtDriver(HypervisorDriver):
         self._redefine(name, domxml.with_vcpus(xml, vcpus, cpuset))
         return self._read(dom, inactive=True)
 
+    def ex_configured(self, name: str) -> Vds:
+        """The VDS as its persistent config says (what the next boot gets), with its live state.
+
+        ``get_vds`` shows a running domain as it runs; after a change that needs
+        a restart the two differ until the next boot.
+        """
+        return self._read(self._lookup(name), inactive=True)
+
+    def set_memory(self, name: str, memory_mib: int) -> Vds:
+        """Set ``<memory>`` (and the balloon's ``<currentMemory>``) in the persistent config.
+
+        A running domain gets it at its next start (no memory hot-plug: the
+        domains ipsinfra defines have no ``<maxMemory>`` slots). Returns the
+        config as libvirt now holds it.
+        """
+        if memory_mib < 16:
+            raise InvalidInput(f"memory_mib: value {memory_mib!r}: a VDS needs at least 16 MiB")
+        if self.node.memory_mib is not None and memory_mib > self.node.memory_mib:
+            raise InvalidInput(
+                f"memory_mib: value {memory_mib!r}: more than node {self.node.name}'s "
+                f"{self.node.memory_mib} MiB"
+            )
+        dom = self._lookup(name)
+        with self._errors("read XML", name):
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+        self._redefine(name, domxml.with_memory(xml, memory_mib))
+        return self._read(dom, inactive=True)
+
+    def grow_disk(self, name: str, disk: str, size_gib: int) -> Vds:
+        """Grow ``disk`` to ``size_gib``: the real volume where one backs it, then the record.
+
+        The disks of an order are recorded in the domain's metadata
+        (:mod:`~ipsinfra.hypervisors.domxml`); the n-th recorded disk is backed
+        by the n-th ``<disk device="disk">`` when the domain has one. A running
+        domain's volume grows live (``blockResize``); a shut-off one's through
+        its storage volume (``virStorageVolResize``; UnsupportedOperation, with
+        nothing changed, when the file is in no storage pool). The record is
+        updated in the live and the persistent metadata. Growth only.
+        """
+        if size_gib < 1:
+            raise InvalidInput(f"disk_gib: value {size_gib!r}: at least 1")
+        dom = self._lookup(name)
+        with self._errors("read XML", name):
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+            active = dom.isActive() == 1
+        recorded = domxml.recorded_disks(xml)
+        index = next((i for i, d in enumerate(recorded) if d.name == disk), None)
+        if index is None:
+            known = ", ".join(d.name for d in recorded) or "none"
+            raise InvalidInput(f"disk: value {disk!r}: VDS {name!r} has no such disk (disks: {known})")
+        current = recorded[index].size_gib
+        if size_gib < current:
+            raise InvalidInput(
+                f"disk_gib: value {size_gib!r}: disk {disk} of {name} has {current} GiB; "
+                "a disk only grows (shrinking is refused)"
+            )
+        if size_gib == current:
+            return self._read(dom, inactive=True)
+        devices = domxml.disk_devices(xml)
+        if index < len(devices):
+            self._resize_volume(dom, name, devices[index], size_gib, active=active)
+        meta = domxml.vds_metadata(domxml.with_disk_size(xml, disk, size_gib))
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG | (libvirt.VIR_DOMAIN_AFFECT_LIVE if active else 0)
+        with self._errors("record disk size", name):
+            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, meta, domxml.NS_PREFIX, domxml.NS, flags)
+        return self._read(dom, inactive=True)
+
+    def _resize_volume(
+        self, dom: Any, name: str, device: domxml.DiskDevice, size_gib: int, *, active: bool
+    ) -> None:
+        size = size_gib * 1024**3
+        if active:
+            with self._errors(f"grow {device.target} (blockResize)", name):
+                dom.blockResize(device.target, size, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+            return
+        if device.source is None:
+            raise UnsupportedOperation(
+                f"{self.node.name}: grow {device.target} of {name!r}: it has no source"
+            )
+        try:
+            vol = self._conn.storageVolLookupByPath(device.source)
+        except libvirt.libvirtError:
+            raise UnsupportedOperation(
+                f"{self.node.name}: grow {device.target} of {name!r}: {device.source} is in no storage "
+                "pool of the node; start the VDS and grow it live (blockResize)"
+            ) from None
+        with self._errors(f"grow {device.target} (volume resize)", name):
+            vol.resize(size, 0)
+
     def rename(self, name: str, new_name: str) -> Vds:
         """Rename a shut-off VDS (``virDomainRename``). A running one raises Conflict."""
         naming.parse_vps_name(new_name)

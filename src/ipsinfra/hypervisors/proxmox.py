@@ -643,6 +643,80 @@ class ProxmoxDriver(HypervisorDriver):
         self._put(name, vmid, "set vcpus", **values)
         return self.get_vds(name)
 
+    def ex_configured(self, name: str) -> Vds:
+        """The VDS as its configuration will be at the next start: pending changes applied.
+
+        PVE keeps a running VM's changes that cannot be hot-plugged (cores and
+        memory without ``hotplug=cpu,memory``) as *pending*; ``GET .../pending``
+        lists the current and the pending value of every key.
+        """
+        row = self._find(name)
+        vmid = int(row["vmid"])
+        with self._edge("read pending config", vds=name):
+            items = self._vm_api(vmid).pending.get()
+        config: dict[str, Any] = {}
+        for item in items or []:
+            key = str(item.get("key", ""))
+            if not key or _as_bool(item.get("delete", 0)):
+                continue
+            value = item.get("pending", item.get("value"))
+            if value is not None:
+                config[key] = value
+        return parse_vm(row, config, self.node.name)
+
+    def set_memory(self, name: str, memory_mib: int) -> Vds:
+        """Set ``memory`` (MiB). A running VM gets it at its next start unless the VM hot-plugs
+        memory; returns the configuration with pending changes applied."""
+        if memory_mib < 16:
+            raise InvalidInput(f"memory_mib: value {memory_mib!r}: a VDS needs at least 16 MiB")
+        if self.node.memory_mib is not None and memory_mib > self.node.memory_mib:
+            raise InvalidInput(
+                f"memory_mib: value {memory_mib!r}: more than node {self.node.name}'s "
+                f"{self.node.memory_mib} MiB"
+            )
+        vmid = self.ex_vmid(name)
+        self._put(name, vmid, "set memory", memory=memory_mib)
+        return self.ex_configured(name)
+
+    def grow_disk(self, name: str, disk: str, size_gib: int) -> Vds:
+        """Grow drive ``disk`` (``scsi0``...) to ``size_gib`` with ``PUT .../resize`` (online on PVE).
+
+        Growth only: a smaller size raises InvalidInput before any change (PVE
+        itself refuses to shrink). The size is read back from the config; a task
+        that ends OK without growing the drive raises HypervisorApiError.
+        """
+        if size_gib < 1:
+            raise InvalidInput(f"disk_gib: value {size_gib!r}: at least 1")
+        vmid = self.ex_vmid(name)
+        config = self._config(vmid, name)
+        drives = {
+            key: d for key in config if _DRIVE_KEY.match(key) and (d := parse_disk(key, str(config[key])))
+        }
+        if disk not in drives:
+            known = ", ".join(sorted(drives, key=_natural)) or "none"
+            raise InvalidInput(f"disk: value {disk!r}: VDS {name!r} has no such disk (disks: {known})")
+        current = drives[disk].size_gib
+        if size_gib < current:
+            raise InvalidInput(
+                f"disk_gib: value {size_gib!r}: disk {disk} of {name} has {current} GiB; "
+                "a disk only grows (shrinking is refused)"
+            )
+        if size_gib > current:
+            with self._edge("resize disk", vds=name):
+                upid = self._vm_api(vmid).resize.put(
+                    disk=disk, size=f"{size_gib}G", digest=config.get("digest")
+                )
+            if upid is not None:  # PVE 8+ answers with a task; older versions resize synchronously
+                self._wait(upid, f"resize {disk} of {name}")
+            got = parse_disk(disk, str(self._config(vmid, name).get(disk, "")))
+            if got is None or got.size_gib < size_gib:
+                raise HypervisorApiError(
+                    f"resize {disk} of {name}: the task ended OK but the config reports "
+                    f"{got.size_gib if got else '?'} GiB, not {size_gib} GiB",
+                    node=self.node.name,
+                )
+        return self.ex_configured(name)
+
     def rename(self, name: str, new_name: str) -> Vds:
         naming.parse_vps_name(new_name)
         vmid = self.ex_vmid(name)

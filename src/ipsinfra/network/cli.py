@@ -1,7 +1,7 @@
 """``ipsinfra portmap``: poll the switches, diff with the recorded map, keep it current (§4.6).
 
 The lead mounts :data:`app` as ``ipsinfra portmap``. ``--check`` touches
-nothing; ``--write`` rewrites ``<inventory>/<site>/switch_ports.yml``;
+nothing; ``--write`` rewrites ``<inventory>/switch_ports.<site>.yml``;
 ``--set-descriptions`` writes server names into port descriptions on the
 switches after printing the diff. Exit status: 0 nothing to do, 1 a switch
 failed, 2 the map or descriptions differ and were not updated.
@@ -142,7 +142,7 @@ def portmap(
     switch: Annotated[list[str] | None, typer.Option(help="only these switches (repeatable)")] = None,
     check: Annotated[bool, typer.Option("--check", help="print the diff, touch nothing")] = False,
     write: Annotated[
-        bool, typer.Option("--write", help="update <inventory>/<site>/switch_ports.yml")
+        bool, typer.Option("--write", help="update <inventory>/switch_ports.<site>.yml")
     ] = False,
     set_descriptions_: Annotated[
         bool, typer.Option("--set-descriptions", help="write server names into port descriptions")

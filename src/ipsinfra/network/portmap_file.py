@@ -1,4 +1,4 @@
-"""The recorded map file, ``inventory/<site>/switch_ports.yml``: read and write.
+"""The recorded map file, ``<inventory>/switch_ports.<site>.yml``: read and write.
 
 YAML meant for review in git: switches in name order, ports in natural order
 (Gi0/2 before Gi0/10), one block per port, the same bytes for the same map::
@@ -39,12 +39,15 @@ __all__ = [
     "write_port_map",
 ]
 
-MAP_FILE_NAME = "switch_ports.yml"
+MAP_FILE_NAME = "switch_ports.{site}.yml"
+# Beside hosts.yml, one file per site; Ansible is told to skip it (ansible.cfg,
+# ANSIBLE_INVENTORY_IGNORE_REGEX): a subfolder would be read as an inventory source.
+IGNORE_REGEX = r"^switch_ports(\..+)?\.ya?ml$"
 
 
 def map_file_path(inventory: str | Path, site: str) -> Path:
-    """``<inventory>/<site>/switch_ports.yml``."""
-    return Path(inventory) / site / MAP_FILE_NAME
+    """``<inventory>/switch_ports.<site>.yml``."""
+    return Path(inventory) / MAP_FILE_NAME.format(site=site)
 
 
 def dump_port_map(port_map: PortMap, site: str) -> str:

@@ -8,7 +8,7 @@ short_description: Poll the switches and keep the recorded switch-port map curre
 description:
   - Logs into every selected switch (netmiko), reads its MAC table, interfaces and LLDP neighbours, maps
     each server's MACs (dedicated servers and VDS of the inventory) to the port they are learnt on, and
-    compares that with the map recorded in C(<inventory>/<site>/switch_ports.yml).
+    compares that with the map recorded in C(<inventory>/switch_ports.<site>.yml).
   - With O(write=true) (the default) the map file of a site that changed is rewritten and the task reports
     C(changed); an unchanged map is left alone and the task reports C(ok).
   - With O(set_descriptions=true) port descriptions that differ from the server's name are written on the
@@ -78,7 +78,7 @@ sites:
   elements: dict
   sample:
     - site: msk1
-      path: inventory/example/msk1/switch_ports.yml
+      path: inventory/example/switch_ports.msk1.yml
       ports: 3
       switches: [sw1-msk1]
       changes: ["moved     ded1: sw1-msk1 Gi0/5 -> sw1-msk1 Gi0/6"]

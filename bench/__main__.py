@@ -1,0 +1,206 @@
+"""``python -m bench``: run B1-B6, print the table, write JSON.
+
+Full run (for people; 20-40 min on 2 busy cores)::
+
+    .venv/bin/python -m bench
+
+Smoke run (CI; tiny counts, one repetition, under a minute)::
+
+    .venv/bin/python -m bench --smoke --json /tmp/bench.json
+
+B1, B2 and B5 need root (sshd test hosts, network namespaces); without it they
+are reported as skipped in the JSON ``skipped`` list, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.core import Row, table, write_json
+from bench.netlab import netns_available
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    reps: int
+    rtt_ms: float
+    ssh_hosts: int
+    b1_tasks: tuple[str, ...]
+    b2_playbook: str
+    libvirt_counts: tuple[int, ...]
+    libvirt_rpc_ms: float
+    pve_vms: int
+    pve_nodes: int
+    audit_nodes: int
+    audit_per_node: int
+    audit_sample: int
+    switches: int
+    switch_macs: tuple[int, ...]
+    switch_default_workers: bool
+    memory_vds: int
+    warmup: bool
+
+
+FULL = Plan(
+    reps=5,
+    rtt_ms=20.0,
+    ssh_hosts=8,
+    b1_tasks=("one_task", "ten_tasks"),
+    b2_playbook="ten_tasks",
+    libvirt_counts=(100, 1000),
+    libvirt_rpc_ms=1.0,
+    pve_vms=1000,
+    pve_nodes=5,
+    audit_nodes=200,
+    audit_per_node=40,
+    audit_sample=10,
+    switches=20,
+    switch_macs=(500, 10000),
+    switch_default_workers=True,
+    memory_vds=10000,
+    warmup=True,
+)
+SMOKE = Plan(
+    reps=1,
+    rtt_ms=20.0,
+    ssh_hosts=2,
+    b1_tasks=("one_task",),
+    b2_playbook="one_task",
+    libvirt_counts=(20,),
+    libvirt_rpc_ms=1.0,
+    pve_vms=50,
+    pve_nodes=2,
+    audit_nodes=10,
+    audit_per_node=5,
+    audit_sample=10,
+    switches=4,
+    switch_macs=(50,),
+    switch_default_workers=False,
+    memory_vds=1000,
+    warmup=False,
+)
+ALL = ("B1", "B2", "B3", "B4", "B5", "B6")
+
+
+def run(plan: Plan, only: set[str]) -> tuple[list[Row], list[dict[str, str]]]:
+    rows: list[Row] = []
+    skipped: list[dict[str, str]] = []
+    no_netns = netns_available()
+
+    def step(ids: tuple[str, ...], needs_root: bool, fn: Any) -> None:
+        wanted = [i for i in ids if i in only]
+        if not wanted:
+            return
+        if needs_root and no_netns:
+            skipped.extend({"id": i, "reason": no_netns} for i in wanted)
+            return
+        started = time.monotonic()
+        print(f"== {'/'.join(wanted)} ...", file=sys.stderr, flush=True)
+        got = fn(set(wanted))
+        rows.extend(got)
+        print(
+            f"   {'/'.join(wanted)} done in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True
+        )
+
+    def ansible(wanted: set[str]) -> list[Row]:
+        from bench import b1_b2_ansible as a
+
+        return a.ansible_rows(
+            plan.ssh_hosts,
+            plan.reps,
+            plan.rtt_ms,
+            b1="B1" in wanted,
+            b2="B2" in wanted,
+            b1_tasks=plan.b1_tasks,
+            b2_playbook=plan.b2_playbook,
+            warmup=plan.warmup,
+        )
+
+    def inventory(wanted: set[str]) -> list[Row]:
+        from bench import b3_inventory as b3
+
+        return (
+            b3.libvirt_rows(list(plan.libvirt_counts), plan.reps, warmup=plan.warmup)
+            + b3.libvirt_rows(
+                [max(plan.libvirt_counts)], plan.reps, rpc_delay_ms=plan.libvirt_rpc_ms, warmup=plan.warmup
+            )
+            + b3.proxmox_rows(plan.pve_vms, plan.pve_nodes, plan.reps, warmup=plan.warmup)
+        )
+
+    def audit(wanted: set[str]) -> list[Row]:
+        from bench import b4_audit as b4
+
+        return b4.b4_rows(plan.audit_nodes, plan.audit_per_node, plan.rtt_ms, plan.reps, plan.audit_sample)
+
+    def switches(wanted: set[str]) -> list[Row]:
+        from bench import b5_switches as b5
+
+        return b5.b5_rows(
+            plan.switches,
+            list(plan.switch_macs),
+            plan.rtt_ms,
+            plan.reps,
+            default_workers=plan.switch_default_workers,
+        )
+
+    def memory(wanted: set[str]) -> list[Row]:
+        from bench import b4_audit as b4
+
+        return b4.b6_rows(plan.memory_vds, 40, plan.reps)
+
+    step(("B1", "B2"), True, ansible)
+    step(("B3",), False, inventory)
+    step(("B4",), False, audit)
+    step(("B5",), True, switches)
+    step(("B6",), False, memory)
+    return rows, skipped
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny counts, one repetition (CI)")
+    parser.add_argument("--json", type=Path, help="where to write the JSON (default bench/results/<ts>.json)")
+    parser.add_argument("--only", default=",".join(ALL), help="comma-separated ids, e.g. B3,B4")
+    parser.add_argument("--reps", type=int, help="repetitions per side (default 5; smoke 1)")
+    args = parser.parse_args(argv)
+    plan = SMOKE if args.smoke else FULL
+    if args.reps:
+        plan = dataclasses.replace(plan, reps=args.reps)
+    only = {x.strip().upper() for x in args.only.split(",") if x.strip()}
+    if unknown := only - set(ALL):
+        parser.error(f"--only: unknown ids {sorted(unknown)} (known: {', '.join(ALL)})")
+    started = time.monotonic()
+    meta: dict[str, Any] = {
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "mode": "smoke" if args.smoke else "full",
+        "plan": dataclasses.asdict(plan),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "loadavg_start": os.getloadavg(),
+    }
+    rows, skipped = run(plan, only)
+    meta["duration_s"] = round(time.monotonic() - started, 1)
+    meta["loadavg_end"] = os.getloadavg()
+    meta["skipped"] = skipped
+    path = args.json or RESULTS / f"{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}.json"
+    write_json(path, rows, meta)
+    print(table(rows))
+    for s in skipped:
+        print(f"skipped {s['id']}: {s['reason']}")
+    print(f"\n{len(rows)} rows, {sum(r.passed for r in rows)} pass; {meta['duration_s']} s; JSON: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

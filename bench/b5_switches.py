@@ -1,0 +1,207 @@
+"""B5: port-map poll of many SSH switches: ``collect`` vs sequential netmiko with defaults.
+
+The switches are the lab's in-process IOS-like asyncssh servers (netmiko's
+``cisco_ios`` logs into them), run in a SEPARATE process (``python -m
+bench.b5_switches serve``) so they do not share the measured process's GIL, and
+reached through :class:`bench.netlab.Forwarder` inside a namespace the
+benchmark creates, with the RTT on that path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.core import Row, median, row
+from bench.netlab import Forwarder, LatencyLink
+from ipsinfra.models import Switch
+from ipsinfra.network.switches import SwitchCredentials, collect, open_session
+
+COMMANDS = (
+    "show mac address-table",
+    "show interfaces status",
+    "show interfaces description",
+    "show lldp neighbors detail",
+)
+PASSWORD = "bench-switch-pw"  # a lab switch on loopback
+
+
+def serve(count: int, macs: int) -> None:
+    """Child process: ``count`` lab switches, ``macs`` MACs each; print ports, serve until stdin closes."""
+    from ipsinfra.lab.switches import IosSwitchServer, IosSwitchState
+
+    servers = []
+    ports = [f"Gi1/0/{i}" for i in range(1, 49)]
+    for s in range(count):
+        state = IosSwitchState(hostname=f"sw{s + 1}", ports=list(ports))
+        for m in range(macs):
+            # ports 1..46 carry a server each; the rest of the MACs sit on the uplink (port 48)
+            port = ports[m] if m < 46 else ports[47]
+            state.learn(f"52:54:{s:02x}:{m >> 16 & 255:02x}:{m >> 8 & 255:02x}:{m & 255:02x}", port)
+        state.neighbor(ports[47], f"core{s + 1}", "B,R")
+        servers.append(IosSwitchServer(state, password=PASSWORD).start())
+    print(json.dumps([srv.port for srv in servers]), flush=True)
+    sys.stdin.read()
+    for srv in servers:
+        srv.stop()
+
+
+class SwitchLab:
+    """The switch process plus the delayed path to it."""
+
+    def __init__(self, count: int, macs: int, rtt_ms: float, index: int) -> None:
+        root = str(Path(__file__).resolve().parents[1])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.b5_switches", "serve", str(count), str(macs)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": root},
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.strip():
+            self.close()
+            raise RuntimeError("the switch process did not start")
+        self.ports: list[int] = json.loads(line)
+        self.link = LatencyLink(index, rtt_ms).start()
+        self.forwarder = Forwarder(self.link, self.ports).start()
+        self.switches = [
+            Switch(name=f"sw{i + 1}", site="lab", host=self.link.inner_ip, port=p, platform="cisco_ios")
+            for i, p in enumerate(self.ports)
+        ]
+
+    def close(self) -> None:
+        forwarder = getattr(self, "forwarder", None)
+        if forwarder is not None:
+            forwarder.stop()
+        link = getattr(self, "link", None)
+        if link is not None:
+            link.stop()
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def sequential_netmiko(switches: list[Switch], connects: list[float]) -> int:
+    """The baseline: one switch after the other, netmiko defaults, textfsm parsing."""
+    from netmiko import ConnectHandler
+
+    macs = 0
+    for sw in switches:
+        t0 = time.perf_counter()
+        conn = ConnectHandler(
+            device_type="cisco_ios", host=sw.host, port=sw.port, username=sw.username, password=PASSWORD
+        )
+        connects.append(time.perf_counter() - t0)
+        try:
+            for cmd in COMMANDS:
+                out = conn.send_command(cmd, use_textfsm=True)
+                if cmd == COMMANDS[0]:
+                    macs += len(out)
+        finally:
+            conn.disconnect()
+    return macs
+
+
+def ours(switches: list[Switch], max_workers: int | None) -> int:
+    creds = {sw.name: SwitchCredentials(password=PASSWORD) for sw in switches}
+    kwargs: dict[str, Any] = {} if max_workers is None else {"max_workers": max_workers}
+    report = collect(switches, credentials=creds, **kwargs)
+    bad = {n: r.reason for n, r in report.results.items() if r.facts is None}
+    if bad:
+        raise RuntimeError(f"collect failed on {bad}")
+    return sum(len(r.facts.mac_table) for r in report.results.values() if r.facts is not None)
+
+
+def our_connect(sw: Switch) -> float:
+    t0 = time.perf_counter()
+    with open_session(sw, credentials=SwitchCredentials(password=PASSWORD)):
+        elapsed = time.perf_counter() - t0
+    return elapsed
+
+
+def b5_rows(
+    count: int,
+    mac_counts: list[int],
+    rtt_ms: float,
+    reps: int,
+    *,
+    default_workers: bool = True,
+    index: int = 201,
+) -> list[Row]:
+    rows: list[Row] = []
+    for k, macs in enumerate(mac_counts):
+        lab = SwitchLab(count, macs, rtt_ms, index + k)
+        try:
+            sws = lab.switches
+            base_connects: list[float] = []
+            expect = count * macs
+            got = ours(sws, count)
+            assert got == expect, (got, expect)
+            base, mine, mine_default = [], [], []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                assert sequential_netmiko(sws, base_connects) == expect
+                base.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                ours(sws, count)
+                mine.append(time.perf_counter() - t0)
+                if default_workers:
+                    t0 = time.perf_counter()
+                    ours(sws, None)
+                    mine_default.append(time.perf_counter() - t0)
+            where = f"{count} switches x {macs} MACs, {rtt_ms:g} ms RTT"
+            variants = [(f"workers={count}", mine, f"max_workers={count}")]
+            if default_workers:
+                variants.append(("default", mine_default, "max_workers=8 (library default)"))
+            for label, runs, workers in variants:
+                rows.append(
+                    row(
+                        f"B5.poll.{macs}.{label}",
+                        f"collect {workers}, {where}",
+                        base,
+                        runs,
+                        kind="speedup",
+                        limit=10.0,
+                        baseline="sequential netmiko ConnectHandler defaults + send_command(use_textfsm)",
+                        notes="4 commands per switch (MAC table, interfaces status/description, LLDP) "
+                        "on both sides, parsed with ntc-templates on both sides; switches in a separate "
+                        "process",
+                    )
+                )
+            if k == 0:
+                conn_ours = [our_connect(sws[i % count]) for i in range(max(reps, 5))]
+                r = row(
+                    "B5.connect",
+                    f"login to one switch ({rtt_ms:g} ms RTT): ipsinfra open_session vs netmiko defaults",
+                    base_connects,
+                    conn_ours,
+                    kind="speedup",
+                    limit=0.0,
+                    baseline="netmiko ConnectHandler with defaults (timed inside the baseline runs)",
+                    target="<= 0.5 s per switch",
+                )
+                r.passed = median(conn_ours) <= 0.5
+                rows.append(r)
+        finally:
+            lab.close()
+    return rows
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "serve":
+        serve(int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        raise SystemExit("usage: python -m bench.b5_switches serve COUNT MACS")

@@ -1,0 +1,52 @@
+"""The benchmarks never rot: ``python -m bench --smoke`` runs every one, tiny.
+
+Only the JSON's shape is checked (every id there, medians and ratios numeric):
+smoke numbers on a shared CI machine are noise, so no timing target is
+asserted here; the full run (``python -m bench``) reports pass/fail.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+IDS = ("B1", "B2", "B3", "B4", "B5", "B6")
+
+pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.netns, pytest.mark.ssh]
+
+
+def test_smoke_run_reports_every_benchmark(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--json", str(out)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["meta"]["mode"] == "smoke"
+    assert data["meta"]["skipped"] == []
+    results = data["results"]
+    assert {r["id"].split(".")[0] for r in results} == set(IDS)
+    for r in results:
+        for key in ("baseline_median", "ipsinfra_median", "ratio"):
+            assert isinstance(r[key], int | float) and math.isfinite(r[key]), (r["id"], key, r[key])
+        assert r["ipsinfra_median"] > 0 and r["baseline_median"] > 0, r["id"]
+        assert isinstance(r["passed"], bool) and r["target"], r["id"]
+    assert "ssh-settings" in {r["id"].split(".")[1] for r in results if r["id"].startswith("B2")}
+    # B3 reports backend calls per node for both backends.
+    b3 = [r for r in results if r["id"].startswith("B3")]
+    assert all("calls_per_node_ipsinfra" in r["extra"] for r in b3)
+    for prefix in IDS:  # the printed table, too
+        assert f"\n{prefix}." in proc.stdout, prefix
