@@ -1,9 +1,9 @@
 """``ipsinfra resize``: upgrade or downgrade a VDS (§6).
 
-Mount it on the main CLI as ``app.add_typer(resize_cli.app, name="resize")``
-(the callback takes the arguments, so the command reads ``ipsinfra resize
-NAME --ticket N --cores 4 --price cores=300``), or register the function
-itself: ``app.command("resize")(resize_cli.resize_cmd)``.
+Register it on the main CLI as a command (not a sub-app: a click group would
+take options only before NAME): ``app.command("resize")(resize_cli.resize_cmd)``,
+then ``ipsinfra resize NAME --ticket N --cores 4 --price cores=300``.
+``app`` is a stand-alone Typer with that one command (``python -m`` style use).
 
 Exit codes, as the main CLI's: 0 done (or nothing to do), 1 not verified,
 2 refused (InvalidInput and friends, raised for ``ipsinfra.cli.main`` to map;
@@ -43,7 +43,6 @@ def parse_prices(values: list[str] | None) -> dict[str, str]:
     return prices
 
 
-@app.callback(invoke_without_command=True)
 def resize_cmd(
     name: Annotated[str, typer.Argument(help="The VDS's house name, e.g. 'VPS1234(34.56)'.")],
     ticket: Annotated[int, typer.Option(help="The ticket the change was ordered (and paid) in.")],
@@ -106,3 +105,6 @@ def resize_cmd(
     sys.stdout.flush()
     if result.mismatches:
         raise typer.Exit(EXIT_FAILED)
+
+
+app.command("resize")(resize_cmd)

@@ -271,7 +271,7 @@ def test_cli_mounts_and_parses_prices() -> None:
         resize_cli.parse_prices(["cores"])
     main = typer.Typer()
     main.command("version")(lambda: None)
-    main.add_typer(resize_cli.app, name="resize")
+    main.command("resize")(resize_cli.resize_cmd)
     shown = CliRunner().invoke(main, ["resize", "--help"])
     assert shown.exit_code == 0
     for option in ("--ticket", "--cores", "--memory", "--disk", "--price", "--restart", "--check"):

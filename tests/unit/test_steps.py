@@ -10,7 +10,7 @@ from ipsinfra.steps import with_deadline
 
 def test_a_hanging_step_is_named() -> None:
     release = threading.Event()
-    with pytest.raises(OperationTimeout, match="kvm1: step 'clone' did not finish within 0.2 s"):
+    with pytest.raises(OperationTimeout, match=r"kvm1: step 'clone' did not finish within 0\.2 s"):
         with_deadline("clone", 0.2, release.wait, node="kvm1")
     release.set()
 
