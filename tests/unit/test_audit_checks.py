@@ -77,6 +77,10 @@ def test_drift_against_inventory() -> None:
     record = vds("VPS1(100.10)", "kvm1", vcpus=2, cpuset="1-7")
     assert findings(observe([on_node], inventory={on_node.name: record}), "inventory_drift") == [on_node.name]
     assert findings(observe([on_node], inventory={on_node.name: on_node}), "inventory_drift") == []
+    gone = vds("VPS2(100.10)", "kvm1")
+    elsewhere = vds("VPS3(100.20)", "kvm2")
+    inventory = {on_node.name: on_node, gone.name: gone, elsewhere.name: elsewhere}
+    assert findings(observe([on_node], inventory=inventory), "inventory_drift") == ["VPS2(100.10)"]
 
 
 def test_dc_name_and_reach() -> None:

@@ -224,6 +224,19 @@ def check_drift(obs: NodeObservation) -> CheckOutcome:
                     rule="§9.1",
                 )
             )
+    seen = {v.name for v in obs.vds}
+    for name, record in sorted(obs.inventory.items()):
+        if record.node == obs.node.name and name not in seen:
+            found.append(
+                Finding(
+                    check="inventory_drift",
+                    priority=Priority.OTHER,
+                    node=obs.node.name,
+                    target=name,
+                    message=f"the inventory puts {name} on {obs.node.name}, which does not report it",
+                    action="find where it went (migrated, renamed, deleted?) and correct the inventory",
+                )
+            )
     return _outcome("inventory_drift", obs.node.name, found)
 
 
