@@ -36,9 +36,11 @@ app.add_typer(inventory_app, name="inventory")
 def _mount_subapps() -> None:
     from ipsinfra.abuse.cli import app as abuse_app
     from ipsinfra.network.cli import app as portmap_app
+    from ipsinfra.resize_cli import resize_cmd
 
     app.add_typer(abuse_app, name="abuse")
     app.add_typer(portmap_app, name="portmap")
+    app.command("resize")(resize_cmd)
 
 
 _mount_subapps()
@@ -353,6 +355,11 @@ def audit_cmd(
     output: Annotated[Path | None, typer.Option(help="Also write the report to this file.")] = None,
     junit: Annotated[Path | None, typer.Option(help="Also write a JUnit XML file here.")] = None,
     recheck_delay: Annotated[float, typer.Option(help="Seconds before re-reading transitional VDS.")] = 5.0,
+    notify: Annotated[
+        bool, typer.Option("--notify", help="§5.1: notify clients of nodes found down (once per outage).")
+    ] = False,
+    outbox: Annotated[Path | None, typer.Option(help="With --notify: write the notices here (.eml).")] = None,
+    sender: Annotated[str | None, typer.Option("--from", help="With --notify: the notices' sender.")] = None,
     inventory: InventoryOpt = DEFAULT_INVENTORY,
     journal: JournalOpt = None,
 ) -> None:
@@ -362,7 +369,10 @@ def audit_cmd(
     if fmt not in {"md", "json", "junit"}:
         fail(f"format: value {fmt!r}: use md, json or junit")
     dc_names = audit.load_dc_names(dc_list) if dc_list is not None else None
+    if notify and (outbox is None or sender is None):
+        fail("notify: value True: --notify needs --outbox DIR and --from ADDRESS")
     fleet, pool, jr = _open(inventory, journal)
+    handover: list[str] = []
     with pool, jr:
         report = audit.run(
             fleet,
@@ -375,7 +385,17 @@ def audit_cmd(
             recheck_delay=recheck_delay,
             progress=_progress_line,
         )
+        if notify:
+            from ipsinfra import outage
+
+            assert outbox is not None and sender is not None
+            notes = outage.process(report, fleet, jr, outbox=outbox, sender=sender)
+            handover = notes.handover
+            for problem in notes.problems:
+                err.print(f"notify: {problem}", markup=False)
     _print_audit(report, fmt, output, junit)
+    for line in handover:
+        out.print(line, markup=False, highlight=False)
     raise typer.Exit(report.exit_code)
 
 

@@ -62,6 +62,16 @@ class DriverContract:
     def names(self, driver: HypervisorDriver) -> list[str]:
         return sorted(v.name for v in driver.list_vds())
 
+    def test_description_of_a_running_vds_reads_back_at_once(self, driver: HypervisorDriver) -> None:
+        from ipsinfra import metadata
+
+        spec = spec_for(driver, 1018)
+        driver.define(spec, start=True)
+        text = metadata.update(driver.get_vds(spec.name).description, {"blocked": "malware"})
+        driver.set_description(spec.name, text)
+        for seen in (driver.get_vds(spec.name), *[v for v in driver.list_vds() if v.name == spec.name]):
+            assert metadata.parse(seen.description).get("blocked") == "malware"
+
     def test_fresh_node_lists_nothing_of_ours(self, driver: HypervisorDriver) -> None:
         assert [n for n in self.names(driver) if naming.is_vps_name(n)] == []
 

@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 COLLECTIONS = Path(ipsinfra.__file__).resolve().parent
 COLLECTION = COLLECTIONS / "ansible_collections" / "ipsinfra" / "infra"
-MODULES = ["vds_provision", "vds_migrate", "node_audit", "switch_port_map", "server_block"]
-PLAYBOOKS = ["provision_vds", "migrate_vds", "node_audit", "switch_port_map", "block_server"]
+MODULES = ["vds_provision", "vds_migrate", "node_audit", "switch_port_map", "server_block", "vds_resize"]
+PLAYBOOKS = ["provision_vds", "migrate_vds", "node_audit", "switch_port_map", "block_server", "resize_vds"]
 
 
 def ansible_env() -> dict[str, str]:

@@ -448,12 +448,28 @@ class LibvirtDriver(HypervisorDriver):
         return self._read(dom, inactive=True)
 
     def set_description(self, name: str, description: str) -> Vds:
-        """Replace ipsinfra's description text (kept in the domain's metadata)."""
+        """Replace ipsinfra's description text (kept in the domain's metadata).
+
+        Both the saved config and, for a running domain, the live definition
+        change at once (``setMetadata`` with AFFECT_LIVE), so a block marker is
+        visible to every reader right away.
+        """
         dom = self._lookup(name)
         with self._errors("read XML", name):
             xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-        self._redefine(name, domxml.with_description(xml, description))
-        return self._read(dom, inactive=True)
+            active = dom.isActive() == 1
+        new_xml = domxml.with_description(xml, description)
+        self._redefine(name, new_xml)
+        if active:
+            with self._errors("set live metadata", name):
+                dom.setMetadata(
+                    libvirt.VIR_DOMAIN_METADATA_ELEMENT,
+                    domxml.vds_metadata(new_xml),
+                    domxml.NS_PREFIX,
+                    domxml.NS,
+                    libvirt.VIR_DOMAIN_AFFECT_LIVE,
+                )
+        return self._read(dom)
 
     def set_password(self, name: str, user: str, password: str, *, agent_timeout: float = 30.0) -> None:
         """Set a guest user's password through the qemu guest agent (``setUserPassword``).
