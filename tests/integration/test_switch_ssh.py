@@ -241,7 +241,7 @@ def test_portmap_cli_check_write_and_set_descriptions(
     map_file = inv / "switch_ports.msk1.yml"
 
     checked = runner.invoke(app, ["--inventory", str(inv), "--check", "--timeout", "10"])
-    assert checked.exit_code == 2, checked.output
+    assert checked.exit_code == 1, checked.output
     assert "appeared  ded1: sw1-msk1 Gi0/5" in checked.output
     assert "describe  sw1-msk1 Gi0/5" in checked.output
     assert not map_file.exists()
@@ -267,4 +267,4 @@ def test_portmap_cli_check_write_and_set_descriptions(
     assert again.exit_code == 0, again.output
     state.learn(DED1, "Gi0/6")
     moved = runner.invoke(app, ["--inventory", str(inv), "--check", "--timeout", "10"])
-    assert moved.exit_code == 2 and "moved     ded1: sw1-msk1 Gi0/5 -> sw1-msk1 Gi0/6" in moved.output
+    assert moved.exit_code == 1 and "moved     ded1: sw1-msk1 Gi0/5 -> sw1-msk1 Gi0/6" in moved.output

@@ -4,7 +4,7 @@ The lead mounts :data:`app` as ``ipsinfra portmap``. ``--check`` touches
 nothing; ``--write`` rewrites ``<inventory>/switch_ports.<site>.yml``;
 ``--set-descriptions`` writes server names into port descriptions on the
 switches after printing the diff. Exit status: 0 nothing to do, 1 a switch
-failed, 2 the map or descriptions differ and were not updated.
+failed or the map / descriptions differ and were not updated, 2 bad input.
 """
 
 from __future__ import annotations
@@ -36,6 +36,34 @@ def server_macs_of(fleet: Any) -> dict[str, str]:
     return macs
 
 
+def server_macs_from_hypervisors(
+    fleet: Any, *, echo: Any = typer.echo, timeout: float = 60.0
+) -> dict[str, str]:
+    """``mac -> VDS name`` as every node's hypervisor reports it now (one bulk listing per node).
+
+    A node that does not answer is reported and skipped: its VDS keep the
+    inventory's MACs.
+    """
+    import concurrent.futures
+
+    from ipsinfra.hypervisors import DriverPool
+
+    macs: dict[str, str] = {}
+    with DriverPool(fleet.nodes) as pool:
+        names = list(fleet.nodes)
+        if not names:
+            return macs
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(names))) as ex:
+            futures = {ex.submit(pool.get(n).list_vds): n for n in names}
+            for fut in concurrent.futures.as_completed(futures, timeout=timeout):
+                try:
+                    for vds in fut.result():
+                        macs.update({m: vds.name for m in vds.macs})
+                except IpsinfraError as exc:
+                    echo(f"node {futures[fut]}: not listed ({exc}); inventory MACs used")
+    return macs
+
+
 def run_portmap(
     switches: list[Switch],
     server_macs: dict[str, str],
@@ -51,7 +79,11 @@ def run_portmap(
     echo: Any = typer.echo,
     platforms: Any = None,
 ) -> int:
-    """Poll, diff per site, print, and apply what was asked. Returns the exit status."""
+    """Poll, diff per site, print, and apply what was asked.
+
+    Returns the exit status: 0 the map is current, 1 a switch failed or the map
+    / descriptions differ and were not updated (bad input is 2, from the CLI).
+    """
 
     def creds(sw: Switch) -> SwitchCredentials:
         base = SwitchCredentials.for_switch(sw)
@@ -84,13 +116,13 @@ def run_portmap(
             write_port_map(path, merged, site)
             echo(f"  wrote {path}")
         elif diff.changed and status == 0:
-            status = 2
+            status = 1
         if set_descr and diff.description_mismatches:
             status = max(
                 status, _set_descriptions(site_switches, diff, key_file, timeout, journal, echo, platforms)
             )
         elif diff.description_mismatches and status == 0:
-            status = 2
+            status = 1
     return status
 
 
@@ -153,17 +185,20 @@ def portmap(
     journal_url: Annotated[
         str | None, typer.Option("--journal", help="journal URL for description writes")
     ] = None,
+    hypervisors: Annotated[
+        bool,
+        typer.Option(
+            "--hypervisors/--no-hypervisors",
+            help="take VDS MACs from the hypervisors (what runs now), not only the inventory",
+        ),
+    ] = True,
 ) -> None:
     """Poll the switches and print what moved, appeared, vanished and which descriptions are wrong."""
     from ipsinfra.inventory import load
 
     if check and (write or set_descriptions_):
         raise typer.BadParameter("--check touches nothing; drop --write/--set-descriptions")
-    try:
-        fleet = load(inventory)
-    except IpsinfraError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    fleet = load(inventory)  # bad input: ipsinfra's CLI prints one line and exits 2
     switches = [
         s
         for s in fleet.switches.values()
@@ -178,9 +213,12 @@ def portmap(
 
         journal = Journal(journal_url)
     try:
+        macs = server_macs_of(fleet)
+        if hypervisors:
+            macs.update(server_macs_from_hypervisors(fleet, echo=typer.echo))
         status = run_portmap(
             switches,
-            server_macs_of(fleet),
+            macs,
             inventory,
             hosts=set(fleet.nodes),
             write=write and not check,
