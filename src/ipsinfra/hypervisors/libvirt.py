@@ -19,7 +19,7 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import libvirt
@@ -207,6 +207,15 @@ class LibvirtDriver(HypervisorDriver):
         with self._errors("redefine", name):
             self._conn.defineXML(xml)
 
+    def _rewrite(self, name: str, change: Callable[[str], str]) -> Vds:
+        """Read the saved config, change it with a pure :mod:`domxml` function, define it
+        again; returns what the CONFIG now says (a running VDS takes it at its next start)."""
+        dom = self._lookup(name)
+        with self._errors("read XML", name):
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+        self._redefine(name, change(xml))
+        return self._read(dom, inactive=True)
+
     # --- reading --------------------------------------------------------
     def list_vds(self) -> list[Vds]:
         """Every domain on the node. Calls: 2 per node + one ``XMLDesc`` per domain (see module doc)."""
@@ -317,11 +326,7 @@ class LibvirtDriver(HypervisorDriver):
         start. Returns the config as libvirt now holds it.
         """
         self._check_vcpus(vcpus, cpuset)
-        dom = self._lookup(name)
-        with self._errors("read XML", name):
-            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-        self._redefine(name, domxml.with_vcpus(xml, vcpus, cpuset))
-        return self._read(dom, inactive=True)
+        return self._rewrite(name, lambda xml: domxml.with_vcpus(xml, vcpus, cpuset))
 
     def ex_configured(self, name: str) -> Vds:
         """The VDS as its persistent config says (what the next boot gets), with its live state.
@@ -345,11 +350,7 @@ class LibvirtDriver(HypervisorDriver):
                 f"memory_mib: value {memory_mib!r}: more than node {self.node.name}'s "
                 f"{self.node.memory_mib} MiB"
             )
-        dom = self._lookup(name)
-        with self._errors("read XML", name):
-            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-        self._redefine(name, domxml.with_memory(xml, memory_mib))
-        return self._read(dom, inactive=True)
+        return self._rewrite(name, lambda xml: domxml.with_memory(xml, memory_mib))
 
     def grow_disk(self, name: str, disk: str, size_gib: int) -> Vds:
         """Grow ``disk`` to ``size_gib``: the real volume where one backs it, then the record.
@@ -433,19 +434,11 @@ class LibvirtDriver(HypervisorDriver):
         A running domain keeps its current listener until its next start; the
         returned VDS is what the CONFIG says.
         """
-        dom = self._lookup(name)
-        with self._errors("read XML", name):
-            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-        self._redefine(name, domxml.with_vnc_listen(xml, address))
-        return self._read(dom, inactive=True)
+        return self._rewrite(name, lambda xml: domxml.with_vnc_listen(xml, address))
 
     def set_bridge(self, name: str, bridge: str) -> Vds:
         """Move every NIC to ``bridge`` in the persistent config (next start for a running VDS)."""
-        dom = self._lookup(name)
-        with self._errors("read XML", name):
-            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-        self._redefine(name, domxml.with_bridge(xml, bridge))
-        return self._read(dom, inactive=True)
+        return self._rewrite(name, lambda xml: domxml.with_bridge(xml, bridge))
 
     def set_description(self, name: str, description: str) -> Vds:
         """Replace ipsinfra's description text (kept in the domain's metadata).
