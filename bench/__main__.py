@@ -21,6 +21,8 @@ import os
 import platform
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +94,10 @@ SMOKE = Plan(
 ALL = ("B1", "B2", "B3", "B4", "B5", "B6")
 
 
-def run(plan: Plan, only: set[str]) -> tuple[list[Row], list[dict[str, str]]]:
+def run(
+    plan: Plan, only: set[str], checkpoint: Callable[[list[Row], list[dict[str, str]]], None]
+) -> tuple[list[Row], list[dict[str, str]]]:
+    """Run the chosen benchmarks; a benchmark that fails is reported in ``skipped`` with its error."""
     rows: list[Row] = []
     skipped: list[dict[str, str]] = []
     no_netns = netns_available()
@@ -106,8 +111,15 @@ def run(plan: Plan, only: set[str]) -> tuple[list[Row], list[dict[str, str]]]:
             return
         started = time.monotonic()
         print(f"== {'/'.join(wanted)} ...", file=sys.stderr, flush=True)
-        got = fn(set(wanted))
+        try:
+            got = fn(set(wanted))
+        except Exception as exc:
+            traceback.print_exc()
+            skipped.extend({"id": i, "reason": f"failed: {type(exc).__name__}: {exc}"} for i in wanted)
+            checkpoint(rows, skipped)
+            return
         rows.extend(got)
+        checkpoint(rows, skipped)
         print(
             f"   {'/'.join(wanted)} done in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True
         )
@@ -189,17 +201,21 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "loadavg_start": os.getloadavg(),
     }
-    rows, skipped = run(plan, only)
-    meta["duration_s"] = round(time.monotonic() - started, 1)
-    meta["loadavg_end"] = os.getloadavg()
-    meta["skipped"] = skipped
     path = args.json or RESULTS / f"{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}.json"
-    write_json(path, rows, meta)
+
+    def checkpoint(rows: list[Row], skipped: list[dict[str, str]]) -> None:
+        meta["duration_s"] = round(time.monotonic() - started, 1)
+        meta["loadavg_end"] = os.getloadavg()
+        meta["skipped"] = skipped
+        write_json(path, rows, meta)  # after every benchmark: a late failure keeps the earlier rows
+
+    rows, skipped = run(plan, only, checkpoint)
+    checkpoint(rows, skipped)
     print(table(rows))
     for s in skipped:
         print(f"skipped {s['id']}: {s['reason']}")
     print(f"\n{len(rows)} rows, {sum(r.passed for r in rows)} pass; {meta['duration_s']} s; JSON: {path}")
-    return 0
+    return 1 if any(s["reason"].startswith("failed") for s in skipped) else 0
 
 
 if __name__ == "__main__":
