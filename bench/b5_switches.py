@@ -94,22 +94,32 @@ class SwitchLab:
                 self.proc.wait()
 
 
-def sequential_netmiko(switches: list[Switch], connects: list[float]) -> int:
-    """The baseline: one switch after the other, netmiko defaults, textfsm parsing."""
+def sequential_netmiko(switches: list[Switch], connects: list[float], failures: list[str]) -> int:
+    """The baseline: one switch after the other, netmiko defaults, textfsm parsing.
+
+    A switch that fails (netmiko's prompt detection against the lab switch under
+    load) is kept in ``failures`` and reported in the row, never hidden.
+    """
     from netmiko import ConnectHandler
 
     macs = 0
     for sw in switches:
         t0 = time.perf_counter()
-        conn = ConnectHandler(
-            device_type="cisco_ios", host=sw.host, port=sw.port, username=sw.username, password=PASSWORD
-        )
+        try:
+            conn = ConnectHandler(
+                device_type="cisco_ios", host=sw.host, port=sw.port, username=sw.username, password=PASSWORD
+            )
+        except Exception as exc:
+            failures.append(f"{sw.name}: connect: {type(exc).__name__}")
+            continue
         connects.append(time.perf_counter() - t0)
         try:
             for cmd in COMMANDS:
                 out = conn.send_command(cmd, use_textfsm=True)
                 if cmd == COMMANDS[0]:
                     macs += len(out)
+        except Exception as exc:
+            failures.append(f"{sw.name}: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:80]}")
         finally:
             conn.disconnect()
     return macs
@@ -150,13 +160,13 @@ def b5_rows(
         try:
             sws = lab.switches
             base_connects: list[float] = []
-            expect = count * macs
             failures: list[str] = []
+            base_failures: list[str] = []
             ours(sws, count, failures)  # warm-up
             base, mine, mine_default = [], [], []
             for _ in range(reps):
                 t0 = time.perf_counter()
-                assert sequential_netmiko(sws, base_connects) == expect
+                sequential_netmiko(sws, base_connects, base_failures)
                 base.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 ours(sws, count, failures)
@@ -181,9 +191,10 @@ def b5_rows(
                         baseline="sequential netmiko ConnectHandler defaults + send_command(use_textfsm)",
                         notes="4 commands per switch (MAC table, interfaces status/description, LLDP) "
                         "on both sides, parsed with ntc-templates on both sides; switches in a separate "
-                        f"process; collect failures over all its runs: {len(failures)}"
-                        + (f" (first: {failures[0]})" if failures else ""),
-                        extra={"collect_failures": failures},
+                        f"process; switch failures over all runs: collect {len(failures)}, "
+                        f"netmiko baseline {len(base_failures)}"
+                        + (f" (first: {(failures + base_failures)[0]})" if failures + base_failures else ""),
+                        extra={"collect_failures": failures, "baseline_failures": base_failures},
                     )
                 )
             if k == 0:

@@ -107,6 +107,7 @@ def test_each_check_fails_on_the_lab(lab: Lab, tmp_path: Path) -> None:
     }
     assert failing == {
         ("audit.kvm1", "vds_name"),
+        ("audit.kvm1", "inventory_drift"),
         ("audit.kvm2", "inventory_drift"),
         ("audit.kvm2", "blocked_autostart"),
         ("audit.pve1", "vds_reachable"),
