@@ -155,6 +155,11 @@ class _Auditor:
         self.probe_timeout = probe_timeout
         self.node_timeout = node_timeout
         self.actor = actor
+        # Indexed once: a node's audit looks only at its own records and at the
+        # records of what it reports, never at the whole fleet (B4).
+        self.records_by_node: dict[str, dict[str, Vds]] = {}
+        for record in fleet.vds.values():
+            self.records_by_node.setdefault(record.node, {})[record.name] = record
         self._journal_lock = threading.Lock()
         self.new_boots: dict[str, BootIdentity] = {}
 
@@ -221,7 +226,10 @@ class _Auditor:
             boot_before=boot_before,
             facts=facts,
             reach=reach,
-            inventory={v.name: v for v in self.fleet.vds.values()},
+            inventory={
+                **self.records_by_node.get(node.name, {}),
+                **{v.name: self.fleet.vds[v.name] for v in listed if v.name in self.fleet.vds},
+            },
             dc_names=self.dc_names,
         )
         rebooted, outcomes = run_checks(obs, self.today)
@@ -284,7 +292,7 @@ def run(
     probe_for: ProbeFor = default_probe_for,
     probe_timeout: float = 3.0,
     node_timeout: float = 60.0,
-    max_workers: int = 32,
+    max_workers: int = 128,
     actor: str | None = None,
     progress: Callable[[NodeAudit], None] | None = None,
 ) -> AuditReport:
