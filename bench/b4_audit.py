@@ -147,9 +147,7 @@ def b4_rows(nodes: int, per_node: int, rtt_ms: float, reps: int, sample: int) ->
         workload = f"audit {nodes} nodes x {per_node} VDS, {rtt_ms:g} ms RTT"
         rows = []
         for label, runs in (("default", default_runs), (f"workers={len(names)}", wide_runs)):
-            workers = (
-                "max_workers=32 (library default)" if label == "default" else f"max_workers={len(names)}"
-            )
+            workers = "library default max_workers" if label == "default" else f"max_workers={len(names)}"
             r = row(
                 f"B4.sequential.{label}",
                 f"{workload}, audit.run {workers}",
