@@ -13,7 +13,8 @@ import abc
 import ipaddress
 from typing import ClassVar
 
-from ipsinfra.models import IPAddress, Node, NodeFacts, Vds, VdsSpec
+from ipsinfra.errors import InvalidInput
+from ipsinfra.models import IPAddress, Node, NodeFacts, Vds, VdsSpec, parse_cpuset
 
 
 class HypervisorDriver(abc.ABC):
@@ -115,6 +116,24 @@ class HypervisorDriver(abc.ABC):
     @abc.abstractmethod
     def delete(self, name: str) -> None:
         """Remove a (stopped) VDS and its definition."""
+
+    def _check_vcpus(self, vcpus: int, cpuset: str | None) -> None:
+        """Refuse a vCPU count or cpuset this node cannot hold (shared by every backend)."""
+        if vcpus < 1:
+            raise InvalidInput(f"vcpus: value {vcpus!r}: a VDS needs at least 1 vCPU")
+        if vcpus > self.node.cpus:
+            raise InvalidInput(
+                f"vcpus: value {vcpus!r}: node {self.node.name} has only {self.node.cpus} CPUs"
+            )
+        if cpuset is not None:
+            try:
+                cpus = parse_cpuset(cpuset)
+            except ValueError as exc:
+                raise InvalidInput(f"cpuset: value {cpuset!r}: {exc}") from None
+            if max(cpus) >= self.node.cpus:
+                raise InvalidInput(
+                    f"cpuset: value {cpuset!r}: node {self.node.name} has CPUs 0-{self.node.cpus - 1}"
+                )
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the transport."""

@@ -40,7 +40,7 @@ from ipsinfra.errors import (
 )
 from ipsinfra.hypervisors import domxml
 from ipsinfra.hypervisors.base import HypervisorDriver
-from ipsinfra.models import IPAddress, Node, NodeFacts, Vds, VdsSpec, VdsState, parse_cpuset
+from ipsinfra.models import IPAddress, Node, NodeFacts, Vds, VdsSpec, VdsState
 
 
 def _quiet(_ctx: object, _err: object) -> None:
@@ -178,23 +178,6 @@ class LibvirtDriver(HypervisorDriver):
         with self._errors("read state", dom.name()):
             state, reason = dom.state()
         return domxml.state_from_libvirt(state, reason)
-
-    def _check_vcpus(self, vcpus: int, cpuset: str | None) -> None:
-        if vcpus < 1:
-            raise InvalidInput(f"vcpus: value {vcpus!r}: a VDS needs at least 1 vCPU")
-        if vcpus > self.node.cpus:
-            raise InvalidInput(
-                f"vcpus: value {vcpus!r}: more than node {self.node.name}'s {self.node.cpus} CPUs"
-            )
-        if cpuset is not None:
-            try:
-                cpus = parse_cpuset(cpuset)
-            except ValueError as exc:
-                raise InvalidInput(f"cpuset: {exc}") from None
-            if max(cpus) >= self.node.cpus:
-                raise InvalidInput(
-                    f"cpuset: value {cpuset!r}: node {self.node.name} has CPUs 0-{self.node.cpus - 1}"
-                )
 
     def _guest_type(self) -> str:
         if self._domain_type is None:

@@ -65,7 +65,6 @@ from ipsinfra.models import (
     Vds,
     VdsSpec,
     VdsState,
-    parse_cpuset,
 )
 
 if TYPE_CHECKING:
@@ -486,23 +485,6 @@ class ProxmoxDriver(HypervisorDriver):
                 raise AlreadyExists(
                     f"{name}: a VM by that name already exists in the cluster "
                     f"(vmid {row.get('vmid')} on {row.get('node')})"
-                )
-
-    def _check_vcpus(self, vcpus: int, cpuset: str | None) -> None:
-        if vcpus < 1:
-            raise InvalidInput(f"vcpus: value {vcpus!r}: at least 1")
-        if vcpus > self.node.cpus:
-            raise InvalidInput(
-                f"vcpus: value {vcpus!r}: node {self.node.name} has only {self.node.cpus} CPUs"
-            )
-        if cpuset is not None:
-            try:
-                cpus = parse_cpuset(cpuset)
-            except ValueError as exc:
-                raise InvalidInput(f"cpuset: value {cpuset!r}: {exc}") from None
-            if max(cpus) >= self.node.cpus:
-                raise InvalidInput(
-                    f"cpuset: value {cpuset!r}: node {self.node.name} has CPUs 0-{self.node.cpus - 1}"
                 )
 
     def _configs(self, vmids: list[int]) -> dict[int, dict[str, Any]]:
