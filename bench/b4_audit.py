@@ -4,7 +4,8 @@ B4's backend is latency-injecting and in-process (a real network namespace per
 node is not feasible for 200 nodes on a 2-core machine): every node is its own
 libvirt test-driver connection wrapped in :class:`bench.hyper.RpcConn`, which
 sleeps one RTT per libvirt RPC (list_vds: 2 + one XMLDesc per domain; the boot
-reader's node_facts: 2), and the reachability probe (§4.10) sleeps one RTT (the
+reader's node_facts: 2), and each window of reachability probes (§4.10; all of
+a window's connects are in flight at once) sleeps one RTT (the
 TCP handshake) before a real connect to a loopback listener. The sleeps stand
 in for the network and live only in the benchmark.
 """
@@ -21,14 +22,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.core import Row, median, row, timed
 from bench.hyper import RpcConn, filled_driver, node_file, node_model
 from ipsinfra.audit.run import run as audit_run
-from ipsinfra.audit.run import tcp_probe
+from ipsinfra.audit.run import tcp_probe_many
 from ipsinfra.hypervisors import DriverPool, HypervisorDriver
 from ipsinfra.hypervisors.libvirt import LibvirtDriver
 from ipsinfra.inventory import Fleet
@@ -92,9 +93,9 @@ class Lab:
     def audit(self, target: str, names: list[str] | None = None, max_workers: int | None = None) -> float:
         rtt = self.rtt
 
-        def prober(where: str, timeout: float) -> str | None:
-            time.sleep(rtt)  # the TCP handshake's round trip
-            return tcp_probe(where, timeout)
+        def prober(where: Sequence[str], timeout: float) -> dict[str, str | None]:
+            time.sleep(rtt)  # the TCP handshakes' round trip (all of the window in flight at once)
+            return tcp_probe_many(where, timeout)
 
         kwargs: dict[str, Any] = {}
         if max_workers is not None:
@@ -142,7 +143,7 @@ def b4_rows(nodes: int, per_node: int, rtt_ms: float, reps: int, sample: int) ->
         )
         model = (
             f"in-process latency model: {rtt_ms:g} ms per libvirt RPC ({per_node + 4} RPCs/node) "
-            f"+ {rtt_ms:g} ms per TCP probe; real test-driver domains"
+            f"+ {rtt_ms:g} ms per window of TCP probes; real test-driver domains"
         )
         workload = f"audit {nodes} nodes x {per_node} VDS, {rtt_ms:g} ms RTT"
         rows = []
@@ -281,7 +282,7 @@ def b6_child(total: int, per_node: int) -> dict[str, Any]:
             today=TODAY,
             reach=True,
             recheck_delay=0.0,
-            prober=lambda target, timeout: None,
+            prober=lambda targets, timeout: dict.fromkeys(targets),
             probe_for=lambda observed, record: "127.0.0.1:22",
         )
         elapsed = time.perf_counter() - started

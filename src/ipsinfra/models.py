@@ -12,7 +12,7 @@ import datetime as dt
 import enum
 import ipaddress
 import re
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -179,6 +179,18 @@ class Node(Frozen):
     ssh_user: str = "root"
     ssh_key_file: str | None = None
     ssh_known_hosts: str | None = None
+    libvirt_listing: Literal["rpc", "ssh"] = Field(
+        default="rpc",
+        description=(
+            "libvirt: how list_vds reads the node. rpc: libvirt RPCs, 2 + one XMLDesc per domain; "
+            "ssh: one SSH exec running virsh on the node, whatever the domain count (B3)"
+        ),
+    )
+    libvirt_local_uri: str = Field(
+        default="qemu:///system",
+        pattern=r"^[A-Za-z0-9+._:/?=&,@%-]+$",
+        description="libvirt: the URI virsh uses ON the node for libvirt_listing=ssh",
+    )
     api_user: str | None = None
     api_token_id: str | None = None
     secret: SecretRef | None = None

@@ -79,6 +79,11 @@ def _q(tag: str) -> str:
     return f"{{{NS}}}{tag}"
 
 
+_TAG_NIC, _TAG_DISK, _TAG_IP, _TAG_DESCRIPTION, _TAG_OS = (
+    _q(t) for t in ("nic", "disk", "ip", "description", "os")
+)
+
+
 def state_from_libvirt(state: int, reason: int = 0) -> VdsState:
     """Map ``virDomainGetState``'s (state, reason) to a :class:`VdsState`.
 
@@ -144,57 +149,73 @@ def parse_domain(xml: str, *, node: str, state: VdsState, autostart: bool) -> Vd
 
     State and autostart are not in the XML: the caller passes what libvirt's
     bulk calls said. A name that is not a house name is kept (``order`` None).
+    One pass over the top level and one over ``<devices>`` (no ElementPath):
+    the audit parses every domain of every node (B4).
     """
     root = _root(xml)
-    name = (root.findtext("name") or "").strip()
-    vcpu = root.find("vcpu")
+    top: dict[str, ET.Element] = {}
+    for child in root:
+        top.setdefault(child.tag, child)
+    name_el = top.get("name")
+    name = (name_el.text or "").strip() if name_el is not None else ""
+    vcpu = top.get("vcpu")
     if vcpu is None or not (vcpu.text or "").strip():
         raise InvalidInput(f"domain XML of {name!r}: <vcpu> is missing")
     vcpus = int(vcpu.get("current") or vcpu.text or "0")
-    meta = _meta(root)
+    metadata = top.get("metadata")
+    meta = None if metadata is None else metadata.find(_q("vds"))
     meta_bridges: dict[str, str] = {}
     disks: list[Disk] = []
     ips: list[IPAddress] = []
     comment = ""
     os_name: str | None = None
     if meta is not None:
-        for nic in meta.findall(_q("nic")):
-            if nic.get("mac") and nic.get("bridge"):
-                meta_bridges[nic.get("mac", "").lower()] = nic.get("bridge", "")
-        for disk in meta.findall(_q("disk")):
-            disks.append(
-                Disk(
-                    name=disk.get("name", "disk0"),
-                    size_gib=int(disk.get("size_gib", "1")),
-                    storage=disk.get("storage"),
+        for el in meta:
+            tag = el.tag
+            if tag == _TAG_NIC:
+                if el.get("mac") and el.get("bridge"):
+                    meta_bridges[el.get("mac", "").lower()] = el.get("bridge", "")
+            elif tag == _TAG_DISK:
+                disks.append(
+                    Disk(
+                        name=el.get("name", "disk0"),
+                        size_gib=int(el.get("size_gib", "1")),
+                        storage=el.get("storage"),
+                    )
+                )
+            elif tag == _TAG_IP:
+                ips.append(ipaddress.ip_address((el.text or "").strip()))
+            elif tag == _TAG_DESCRIPTION and not comment:
+                comment = el.text or ""
+            elif tag == _TAG_OS and os_name is None:
+                os_name = el.text or ""
+    nics: list[Nic] = []
+    graphics: ET.Element | None = None
+    devices = top.get("devices")
+    for dev in devices if devices is not None else ():
+        if dev.tag == "interface":
+            mac_el = dev.find("mac")
+            if mac_el is None or not mac_el.get("address"):
+                continue
+            mac = mac_el.get("address", "").lower()
+            source = dev.find("source")
+            bridge = source.get("bridge") if source is not None else None
+            model = dev.find("model")
+            nics.append(
+                Nic(
+                    mac=mac,
+                    bridge=bridge or meta_bridges.get(mac),
+                    model=model.get("type", "virtio") if model is not None else "virtio",
                 )
             )
-        ips = [ipaddress.ip_address((ip.text or "").strip()) for ip in meta.findall(_q("ip"))]
-        comment = meta.findtext(_q("description")) or ""
-        os_name = meta.findtext(_q("os"))
-    nics: list[Nic] = []
-    for iface in root.findall("devices/interface"):
-        mac_el = iface.find("mac")
-        if mac_el is None or not mac_el.get("address"):
-            continue
-        mac = mac_el.get("address", "").lower()
-        source = iface.find("source")
-        bridge = source.get("bridge") if source is not None else None
-        model = iface.find("model")
-        nics.append(
-            Nic(
-                mac=mac,
-                bridge=bridge or meta_bridges.get(mac),
-                model=model.get("type", "virtio") if model is not None else "virtio",
-            )
-        )
+        elif dev.tag == "graphics" and graphics is None and dev.get("type") == "vnc":
+            graphics = dev
     vnc_listen: IPAddress | None = None
     vnc_port: int | None = None
-    graphics = _vnc(root)
     if graphics is not None:
         listen = graphics.get("listen")
         if listen is None:
-            for el in graphics.findall("listen"):
+            for el in graphics.iter("listen"):
                 if el.get("type") == "address" and el.get("address"):
                     listen = el.get("address")
                     break
@@ -202,15 +223,17 @@ def parse_domain(xml: str, *, node: str, state: VdsState, autostart: bool) -> Vd
             vnc_listen = ipaddress.ip_address(listen)
         if graphics.get("port") is not None:
             vnc_port = int(graphics.get("port", "-1"))
-    os_type = root.find("os/type")
+    os_el = top.get("os")
+    os_type = os_el.find("type") if os_el is not None else None
     order = naming.parse_vps_name(name).order if naming.is_vps_name(name) else None
+    uuid_el = top.get("uuid")
     return Vds(
         name=name,
         order=order,
         node=node,
         vcpus=vcpus,
         cpuset=vcpu.get("cpuset"),
-        memory_mib=_to_mib(root.find("memory")),
+        memory_mib=_to_mib(top.get("memory")),
         disks=disks,
         ips=ips,
         nics=nics,
@@ -222,7 +245,7 @@ def parse_domain(xml: str, *, node: str, state: VdsState, autostart: bool) -> Vd
         arch=os_type.get("arch") if os_type is not None else None,
         comment=comment,
         description=comment,
-        backend_id=(root.findtext("uuid") or "").strip() or None,
+        backend_id=((uuid_el.text or "").strip() if uuid_el is not None else "") or None,
     )
 
 

@@ -38,7 +38,7 @@ from ipsinfra.errors import (
     UnsupportedOperation,
     VdsNotFound,
 )
-from ipsinfra.hypervisors import domxml
+from ipsinfra.hypervisors import domxml, nodeshell
 from ipsinfra.hypervisors.base import HypervisorDriver
 from ipsinfra.models import IPAddress, Node, NodeFacts, Vds, VdsSpec, VdsState
 
@@ -201,7 +201,10 @@ class LibvirtDriver(HypervisorDriver):
 
     # --- reading --------------------------------------------------------
     def list_vds(self) -> list[Vds]:
-        """Every domain on the node. Calls: 2 per node + one ``XMLDesc`` per domain (see module doc)."""
+        """Every domain on the node. Calls: 2 per node + one ``XMLDesc`` per domain (see module doc);
+        with ``node.libvirt_listing == "ssh"``, one SSH exec (:mod:`nodeshell`)."""
+        if self.node.libvirt_listing == "ssh":
+            return self._list_over_ssh()
         with self._errors("list domains"):
             stats = self._conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE, 0)
             autostart = {
@@ -220,6 +223,24 @@ class LibvirtDriver(HypervisorDriver):
             result.append(
                 domxml.parse_domain(xml, node=self.node.name, state=state, autostart=name in autostart)
             )
+        return sorted(result, key=lambda v: v.name)
+
+    def _list_over_ssh(self) -> list[Vds]:
+        listing = nodeshell.list_domains(self.node)
+        result: list[Vds] = []
+        for d in listing.domains:
+            if d.xml is None or d.state is None:
+                # Undefined (or changed) between virsh's list and its dumpxml: ask libvirt itself.
+                try:
+                    with self._errors("look up", d.uuid):
+                        dom = self._conn.lookupByUUIDString(d.uuid)
+                except VdsNotFound:
+                    continue
+                result.append(self._read(dom))
+                continue
+            state = domxml.state_from_libvirt(d.state, d.reason or 0)
+            autostart = d.uuid in listing.autostart
+            result.append(domxml.parse_domain(d.xml, node=self.node.name, state=state, autostart=autostart))
         return sorted(result, key=lambda v: v.name)
 
     def get_vds(self, name: str) -> Vds:
