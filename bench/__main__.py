@@ -41,6 +41,7 @@ class Plan:
     b2_playbook: str
     libvirt_counts: tuple[int, ...]
     libvirt_rpc_ms: float
+    libvirt_ssh: tuple[tuple[float, tuple[int, ...], int], ...]  # (RTT ms, domain counts, reps)
     pve_vms: int
     pve_nodes: int
     audit_nodes: int
@@ -61,6 +62,8 @@ FULL = Plan(
     b2_playbook="ten_tasks",
     libvirt_counts=(100, 1000),
     libvirt_rpc_ms=1.0,
+    # 20 ms x 1000: the naive baseline alone takes ~90 s per run, hence 3 runs.
+    libvirt_ssh=((1.0, (100, 1000), 5), (20.0, (1000,), 3)),
     pve_vms=1000,
     pve_nodes=5,
     audit_nodes=200,
@@ -80,6 +83,7 @@ SMOKE = Plan(
     b2_playbook="one_task",
     libvirt_counts=(20,),
     libvirt_rpc_ms=1.0,
+    libvirt_ssh=((20.0, (10,), 1),),
     pve_vms=50,
     pve_nodes=2,
     audit_nodes=10,
@@ -147,7 +151,17 @@ def run(
                 [max(plan.libvirt_counts)], plan.reps, rpc_delay_ms=plan.libvirt_rpc_ms, warmup=plan.warmup
             )
             + b3.proxmox_rows(plan.pve_vms, plan.pve_nodes, plan.reps, warmup=plan.warmup)
+            + libvirt_ssh(b3)
         )
+
+    def libvirt_ssh(b3: Any) -> list[Row]:
+        if no_netns:  # the SSH side needs root and a namespace; the other B3 rows do not
+            skipped.append({"id": "B3.libvirt-ssh", "reason": no_netns})
+            return []
+        rows: list[Row] = []
+        for rtt, counts, reps in plan.libvirt_ssh:
+            rows += b3.libvirt_ssh_rows(list(counts), reps, rtt_ms=rtt, warmup=plan.warmup and rtt < 5)
+        return rows
 
     def audit(wanted: set[str]) -> list[Row]:
         from bench import b4_audit as b4

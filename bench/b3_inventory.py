@@ -9,11 +9,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import libvirt
+
 from bench.core import Row, interleave, row
 from bench.hyper import Calls, RpcConn, filled_driver, naive_list, node_file, node_model
 from ipsinfra import naming
+from ipsinfra.hypervisors import domxml, nodeshell
 from ipsinfra.hypervisors.libvirt import LibvirtDriver
 from ipsinfra.hypervisors.proxmox import ProxmoxDriver, connect, parse_vm
+from ipsinfra.models import Nic, VdsSpec
 
 TARGET = 8.0
 MAX_CALLS_PER_NODE = 3
@@ -161,3 +165,108 @@ def proxmox_rows(total: int, node_count: int, reps: int, *, warmup: bool = True)
             f"driver listing mode {drivers[0].ex_listing_mode}"
         )
         return [r]
+
+
+# --- libvirt over SSH: one exec per node (Node.libvirt_listing = "ssh") ----------------
+
+
+def define_domains(conn: Any, count: int, first_order: int = 5000) -> None:
+    """``count`` shut-off house domains on a real libvirtd (qemu, slirp NICs: session mode)."""
+    domain_type = domxml.guest_domain_type(conn.getCapabilities())
+    ip = ipaddress.ip_address("10.0.0.0") + 512
+    for i in range(count):
+        order = first_order + i
+        spec = VdsSpec(
+            name=naming.vps_name(order, ip),
+            vcpus=2,
+            cpuset="1-3",
+            memory_mib=64,
+            nics=[Nic(mac=f"52:54:00:{order >> 16 & 255:02x}:{order >> 8 & 255:02x}:{order & 255:02x}")],
+            vnc_listen=ipaddress.ip_address("127.0.0.1"),
+        )
+        conn.defineXML(domxml.build_domain(spec, domain_type=domain_type, nic_backend="user"))
+
+
+def libvirt_ssh_rows(counts: list[int], reps: int, *, rtt_ms: float, warmup: bool = True) -> list[Row]:
+    """list_vds with ``libvirt_listing="ssh"`` across a link with ``rtt_ms`` vs naive per-domain RPCs.
+
+    One REAL session libvirtd (the lab's) holds the domains. Both sides pay
+    ``rtt_ms`` per round trip: the baseline per libvirt RPC (:class:`RpcConn`
+    over the daemon's socket), ipsinfra on the real network path: an sshd test
+    host reached through :class:`bench.netlab.Forwarder` in a namespace, where
+    virsh talks to the same daemon. Like the baseline's libvirt connection, the
+    SSH connection is opened once and reused (ipsinfra's ControlMaster).
+    """
+    from bench.netlab import Forwarder, LatencyLink
+    from ipsinfra.lab.libvirtd import LibvirtDaemon, check_requirements
+    from ipsinfra.lab.sshd import SshHostPool
+
+    check_requirements()
+    rows = []
+    with (
+        tempfile.TemporaryDirectory(prefix="ipsb-b3s-", dir="/var/tmp") as tmp_s,
+        SshHostPool() as pool,
+    ):
+        tmp = Path(tmp_s)
+        tmp.chmod(0o755)  # the daemons run as nobody
+        (host,) = pool.start(["b3node"])
+        with LatencyLink(150, rtt_ms) as link, Forwarder(link, [host.port]) as forwarder:
+            ip, fport = forwarder.address(host.port)
+            known = tmp / "known_hosts"
+            known.write_text(
+                "".join(
+                    " ".join([f"[{ip}]:{fport}", *line.split()[1:]]) + "\n"
+                    for line in pool.known_hosts.read_text().splitlines()
+                    if line.startswith(f"[{host.host}]:{host.port} ")
+                )
+            )
+            for n in counts:
+                with LibvirtDaemon(f"b3lv{n}", tmp / f"lv{n}", index=150) as daemon:
+                    plain = libvirt.open(daemon.uri)
+                    define_domains(plain, n)
+                    node = node_model(f"lvs{n}", n, tmp / "unused.xml").model_copy(
+                        update={
+                            "uri": daemon.uri,
+                            "libvirt_listing": "ssh",
+                            "libvirt_local_uri": daemon.uri,
+                            "ssh_host": ip,
+                            "ssh_port": fport,
+                            "ssh_user": host.user,
+                            "ssh_key_file": str(host.key_file),
+                            "ssh_known_hosts": str(known),
+                        }
+                    )
+                    base_conn = RpcConn(plain, delay=rtt_ms / 1000)
+                    calls = Calls()
+                    ours = LibvirtDriver(node, conn=RpcConn(plain, calls=calls))
+                    got = ours.list_vds()
+                    want = naive_list(base_conn, node.name)
+                    assert got == want and len(got) == n, (len(got), len(want))
+                    rpcs = calls.total()
+                    via = nodeshell.list_domains(node).via
+                    base, mine = interleave(
+                        functools.partial(naive_list, base_conn, node.name),
+                        ours.list_vds,
+                        reps,
+                        warmup=warmup,
+                    )
+                    r = row(
+                        f"B3.libvirt-ssh.{n}",
+                        f"list_vds, 1 real libvirtd x {n} domains, libvirt_listing=ssh, {rtt_ms:g} ms RTT",
+                        base,
+                        mine,
+                        kind="speedup",
+                        limit=TARGET,
+                        baseline=f"per-domain lookupByName+state+autostart+XMLDesc, {rtt_ms:g} ms per RPC",
+                        target=f">= {TARGET:g}x; calls/node <= {MAX_CALLS_PER_NODE}",
+                        extra={"calls_per_node_ipsinfra": 1, "libvirt_rpcs_ipsinfra": rpcs, "on_node": via},
+                    )
+                    r.passed = r.passed and rpcs == 0
+                    r.notes = (
+                        f"calls/node: ipsinfra 1 SSH exec ({rpcs} libvirt RPCs from the client; {via} runs "
+                        f"on the node), naive {4 * n + 2}; "
+                        f"RTT by {'netem' if link.netem else 'the forwarder'}"
+                    )
+                    rows.append(r)
+                    plain.close()
+    return rows

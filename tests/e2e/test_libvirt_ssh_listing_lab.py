@@ -6,6 +6,7 @@ import collections
 
 import pytest
 
+from ipsinfra.hypervisors import nodeshell
 from ipsinfra.hypervisors.libvirt import LibvirtDriver
 from ipsinfra.lab.fleet import Lab
 from ipsinfra.models import VdsState
@@ -32,3 +33,9 @@ def test_one_ssh_exec_lists_what_the_rpc_path_lists(lab: Lab, node_name: str) ->
         plain.close()
     assert over_ssh == over_rpc
     assert sum(counts.values()) == 0, counts  # not one libvirt RPC: the whole listing came over SSH
+    # Both on-node paths: libvirt-python (the lab's nodes have python3-libvirt) and plain virsh.
+    for python, via in ((True, "python"), (False, "virsh")):
+        listing = nodeshell.list_domains(ssh_node, python=python)
+        assert listing.via == via
+        assert sorted(d.name or "" for d in listing.domains) == sorted(v.name for v in over_rpc)
+        assert all(d.xml and d.state is not None for d in listing.domains)

@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 IDS = ("B1", "B2", "B3", "B4", "B5", "B6")
 
-pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.netns, pytest.mark.ssh]
+pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.netns, pytest.mark.ssh, pytest.mark.qemu]
 
 
 def test_smoke_run_reports_every_benchmark(tmp_path: Path) -> None:
@@ -48,5 +48,8 @@ def test_smoke_run_reports_every_benchmark(tmp_path: Path) -> None:
     # B3 reports backend calls per node for both backends.
     b3 = [r for r in results if r["id"].startswith("B3")]
     assert all("calls_per_node_ipsinfra" in r["extra"] for r in b3)
+    # libvirt_listing=ssh: a real libvirtd listed in one SSH exec, not one libvirt RPC from the client.
+    over_ssh = [r for r in b3 if r["id"].startswith("B3.libvirt-ssh.")]
+    assert over_ssh and all(r["extra"]["libvirt_rpcs_ipsinfra"] == 0 for r in over_ssh)
     for prefix in IDS:  # the printed table, too
         assert f"\n{prefix}." in proc.stdout, prefix
