@@ -45,14 +45,21 @@ class Mutable(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+_CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+_NOT_HEX = re.compile(r"[^0-9A-Fa-f]")
+_MAC_CHARS = re.compile(r"[0-9A-Fa-f:.\- ]+")
+
+
 def normalize_mac(value: str) -> str:
     """Return ``aa:bb:cc:dd:ee:ff`` for any common MAC spelling.
 
     >>> normalize_mac("AABB.CCDD.EEFF")
     'aa:bb:cc:dd:ee:ff'
     """
-    hexdigits = re.sub(r"[^0-9A-Fa-f]", "", value)
-    if len(hexdigits) != 12 or not re.fullmatch(r"[0-9A-Fa-f:.\- ]+", value.strip()):
+    if _CANONICAL_MAC.fullmatch(value):
+        return value  # already aa:bb:cc:dd:ee:ff (libvirt, Proxmox and Linux print it so)
+    hexdigits = _NOT_HEX.sub("", value)
+    if len(hexdigits) != 12 or not _MAC_CHARS.fullmatch(value.strip()):
         raise ValueError(f"not a MAC address: {value!r}")
     hexdigits = hexdigits.lower()
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
