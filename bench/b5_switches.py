@@ -178,7 +178,7 @@ def b5_rows(
             where = f"{count} switches x {macs} MACs, {rtt_ms:g} ms RTT"
             variants = [(f"workers={count}", mine, f"max_workers={count}")]
             if mine_default:
-                variants.append(("default", mine_default, "max_workers=8 (library default)"))
+                variants.append(("default", mine_default, "default max_workers (one per switch)"))
             for label, runs, workers in variants:
                 rows.append(
                     row(
@@ -190,8 +190,10 @@ def b5_rows(
                         limit=10.0,
                         baseline="sequential netmiko ConnectHandler defaults + send_command(use_textfsm)",
                         notes="4 commands per switch (MAC table, interfaces status/description, LLDP) "
-                        "on both sides, parsed with ntc-templates on both sides; switches in a separate "
-                        f"process; switch failures over all runs: collect {len(failures)}, "
+                        "on both sides, the same ntc-templates records on both sides: the baseline through "
+                        "netmiko's use_textfsm, collect through ipsinfra.network.fast_tables (MAC tables by "
+                        "the templates' own regexes, the rest by TextFSM without CliTable); switches in a "
+                        f"separate process; switch failures over all runs: collect {len(failures)}, "
                         f"netmiko baseline {len(base_failures)}"
                         + (f" (first: {(failures + base_failures)[0]})" if failures + base_failures else ""),
                         extra={"collect_failures": failures, "baseline_failures": base_failures},

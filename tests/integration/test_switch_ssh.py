@@ -79,6 +79,53 @@ def test_login_and_poll_parse_everything(server: IosSwitchServer) -> None:
     assert "terminal length 0" in server.state.commands
 
 
+def test_the_lab_switch_puts_each_prompt_on_its_own_line_when_lines_queue_up(
+    server: IosSwitchServer,
+) -> None:
+    """Lines sent before the first answer (netmiko under load) get one prompt each, as on IOS."""
+    import paramiko
+
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # a lab switch, a fresh host key
+    client.connect(
+        server.host,
+        port=server.port,
+        username="netops",
+        password=PASSWORD,
+        allow_agent=False,
+        look_for_keys=False,
+    )
+    out = b""
+    try:
+        channel = client.invoke_shell()
+        channel.send(b"\n\n\nterminal length 0\n\n")  # in one packet, before any answer
+        deadline = time.monotonic() + 5
+        while out.count(b"sw1-msk1#") < 6 and time.monotonic() < deadline:
+            if channel.recv_ready():
+                out += channel.recv(65536)
+            else:
+                time.sleep(0.01)
+    finally:
+        client.close()
+    text = out.decode()
+    assert text.count("sw1-msk1#") == 6, repr(text)  # the login prompt and one per line
+    assert text.count("\r\nsw1-msk1#") == 6, repr(text)  # each after its own newline, none glued
+    assert "sw1-msk1#terminal length 0\r\nsw1-msk1#" in text  # the echo, then the answer's prompt
+
+
+def test_the_lab_switch_prints_its_mac_table_anew_whenever_the_macs_change() -> None:
+    state = IosSwitchState(hostname="sw1", ports=["Gi0/1", "Gi0/2"])
+    state.learn(DED1, "Gi0/1")
+    first = state.show_mac()
+    assert state.show_mac() is first  # unchanged MACs: the table printed last time
+    state.learn(DED1, "Gi0/2")
+    assert "Gi0/2" in state.show_mac() and "Gi0/1" not in state.show_mac()
+    state.macs[DED2] = ("Gi0/1", 10)  # changed behind learn()'s back, as a shutdown does
+    assert "5254.00aa.0003" in state.show_mac()
+    state.garbage = True
+    assert "--More--" in state.show_mac()
+
+
 def test_a_moved_mac_shows_as_moved_in_the_next_poll(server: IosSwitchServer, state: IosSwitchState) -> None:
     sw = switch_of(server)
     first = collect([sw], credentials={sw.name: CREDS}, timeout=10)
@@ -206,7 +253,7 @@ def test_polls_run_concurrently(state: IosSwitchState) -> None:
         one = collect(switches[:1], credentials=lambda s: CREDS, timeout=10)
         single = time.monotonic() - t0
         t0 = time.monotonic()
-        report = collect(switches, credentials=lambda s: CREDS, timeout=10, max_workers=6)
+        report = collect(switches, credentials=lambda s: CREDS, timeout=10)  # default: one session each
         many = time.monotonic() - t0
     finally:
         for s in servers:

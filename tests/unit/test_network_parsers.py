@@ -141,6 +141,31 @@ def test_refused_command_and_unknown_platform() -> None:
         parse_mac_table("no_such_os", "show mac address-table", "x")
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        "% Invalid input detected at '^' marker.",
+        "% Incomplete command.",
+        '% Ambiguous command:  "show mac"',
+        "%Unknown command or computer name, or unable to find computer address",
+        "% Unrecognized command found at '^' position.",
+        "Error: Unrecognized command found at '^' position.",
+        "Unrecognized command found at '^' position.",
+        "syntax error, expecting <command>.",
+        "command not found: bridge",
+        "Unknown command: 'show'",
+        "  ERROR: Wrong parameter found at '^' position.",
+        "Error: Wrong parameter \u2013 non-ASCII text takes the regex path",
+    ],
+)
+def test_every_kind_of_refusal_is_caught(refusal: str) -> None:
+    table = "          Mac Address Table\n-------------------------------------------\n\n"
+    with pytest.raises(SwitchCommandFailed):
+        parse_mac_table("cisco_ios", "show mac address-table", f"{refusal}\n")
+    with pytest.raises(SwitchCommandFailed):
+        parse_mac_table("cisco_ios", "show mac address-table", f"{table}{refusal}\n")
+
+
 def test_empty_cisco_table_is_empty_not_garbage() -> None:
     text = (
         "          Mac Address Table\n-------------------------------------------\n\n"

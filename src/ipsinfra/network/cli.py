@@ -74,7 +74,7 @@ def run_portmap(
     set_descr: bool = False,
     key_file: str | None = None,
     timeout: float = 20.0,
-    workers: int = 8,
+    workers: int | None = None,
     journal: Any = None,
     echo: Any = typer.echo,
     platforms: Any = None,
@@ -181,7 +181,9 @@ def portmap(
     ] = False,
     key_file: Annotated[str | None, typer.Option(help="SSH private key for the switches")] = None,
     timeout: Annotated[float, typer.Option(help="seconds per switch login/command")] = 20.0,
-    workers: Annotated[int, typer.Option(help="switches polled at once")] = 8,
+    workers: Annotated[
+        int | None, typer.Option(help="switches polled at once (default: all, at most 64)")
+    ] = None,
     journal_url: Annotated[
         str | None, typer.Option("--journal", help="journal URL for description writes")
     ] = None,

@@ -33,6 +33,9 @@ def natural_port_key(port: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in parts if p)
 
 
+_ALL_MAC_FIELDS = {"mac", "port", "vlan", "kind"}
+
+
 class MacEntry(Frozen):
     """One MAC-table (FDB) entry.
 
@@ -49,6 +52,25 @@ class MacEntry(Frozen):
     @classmethod
     def _mac(cls, v: object) -> str:
         return normalize_mac(str(v))
+
+    @classmethod
+    def trusted(cls, mac: str, port: str, vlan: int | None, kind: str) -> MacEntry:
+        """An entry from values already in their valid form, not validated again.
+
+        For a parser's loop over a 10k-line table, where validating each entry
+        cost more than parsing it: ``mac`` must be normalised (``aa:bb:...``)
+        and ``port`` non-empty. Sets what ``model_construct`` sets, at under
+        half its cost; every such entry shares one fields-set, which a frozen
+        model never changes (``model_copy`` copies it first), so the garbage
+        collector has one object less per entry to walk.
+        """
+        entry = cls.__new__(cls)
+        setattr_ = object.__setattr__  # the model is frozen
+        setattr_(entry, "__dict__", {"mac": mac, "port": port, "vlan": vlan, "kind": kind})
+        setattr_(entry, "__pydantic_fields_set__", _ALL_MAC_FIELDS)
+        setattr_(entry, "__pydantic_extra__", None)
+        setattr_(entry, "__pydantic_private__", None)
+        return entry
 
     @property
     def multicast(self) -> bool:

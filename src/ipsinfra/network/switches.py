@@ -19,6 +19,7 @@ import concurrent.futures as cf
 import contextlib
 import importlib
 import logging
+import re
 import shlex
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -51,6 +52,7 @@ from ipsinfra.network.portmap import DEFAULT_UPLINK_THRESHOLD, find_uplinks
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "MAX_DEFAULT_WORKERS",
     "JournalLike",
     "Platform",
     "PortAction",
@@ -62,6 +64,7 @@ __all__ = [
     "no_shutdown_port",
     "open_session",
     "poll",
+    "pool_size",
     "set_descriptions",
     "shutdown_port",
 ]
@@ -69,7 +72,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 20.0
-DEFAULT_WORKERS = 8
+# collect() opens one session per switch at once, up to this many: a poll is
+# mostly waiting on the switches, and a thread costs little.
+MAX_DEFAULT_WORKERS = 64
 
 
 class JournalLike(Protocol):
@@ -241,11 +246,19 @@ class SwitchSession:
         self.platform = platform
         self.conn = conn
         self.timeout = timeout
+        self._prompt: str | None = None  # the prompt, as a regex; found again after a config change
 
     def run(self, command: str) -> str:
-        """Run one command and return its output (prompt and echo stripped)."""
+        """Run one command and return its output (prompt and echo stripped).
+
+        The prompt is found once and then awaited as the command's end: netmiko
+        would otherwise find it again before every command (a round trip and
+        its sleeps, a quarter of a small command's time).
+        """
         try:
-            out = self.conn.send_command(command, read_timeout=self.timeout)
+            if self._prompt is None:
+                self._prompt = re.escape(str(self.conn.find_prompt()).strip())
+            out = self.conn.send_command(command, expect_string=self._prompt, read_timeout=self.timeout)
         except Exception as exc:
             raise _translate(exc, self.switch.name) from exc
         return str(out)
@@ -265,6 +278,7 @@ class SwitchSession:
         """Apply ``commands``: config mode on a CLI switch, shell commands on Linux."""
         if self.platform.config_style == "linux":
             return "".join(self.run_checked(c) for c in commands)
+        self._prompt = None  # config mode may not have been left as entered
         try:
             out = str(self.conn.send_config_set(commands, read_timeout=self.timeout))
         except Exception as exc:
@@ -357,13 +371,20 @@ def read_neighbors(session: SwitchSession) -> list[LldpNeighbor]:
 
 
 def poll(session: SwitchSession, *, lldp: bool = True) -> SwitchFacts:
-    """MAC table, interfaces and (optionally) LLDP neighbours of one switch."""
+    """MAC table, interfaces and (optionally) LLDP neighbours of one switch.
+
+    The MAC table is read last: it is the long transfer and the long parse, and
+    a session that ends with it has no round trips left to wait for after it
+    (with many switches polled at once, the last ones finish sooner).
+    """
+    interfaces = tuple(read_interfaces(session))
+    neighbors = tuple(read_neighbors(session)) if lldp else ()
     return SwitchFacts(
         switch=session.switch.name,
         platform=session.platform.name,
         mac_table=tuple(read_mac_table(session)),
-        interfaces=tuple(read_interfaces(session)),
-        neighbors=tuple(read_neighbors(session)) if lldp else (),
+        interfaces=interfaces,
+        neighbors=neighbors,
     )
 
 
@@ -411,12 +432,22 @@ def poll_switch(
     return SwitchResult(switch=switch.name, facts=facts, elapsed_s=round(time.monotonic() - started, 3))
 
 
+def pool_size(switches: int, max_workers: int | None = None) -> int:
+    """Sessions :func:`collect` opens at once: one per switch, at most ``max_workers``.
+
+    >>> pool_size(20), pool_size(500), pool_size(20, max_workers=4)
+    (20, 64, 4)
+    """
+    limit = MAX_DEFAULT_WORKERS if max_workers is None else max_workers
+    return max(1, min(switches, limit))
+
+
 def collect(
     switches: Iterable[Switch],
     *,
     credentials: Mapping[str, SwitchCredentials] | Callable[[Switch], SwitchCredentials] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-    max_workers: int = DEFAULT_WORKERS,
+    max_workers: int | None = None,
     platforms: Mapping[str, Platform] | None = None,
     lldp: bool = True,
 ) -> CollectionReport:
@@ -427,10 +458,12 @@ def collect(
             switch's ``secret`` as its password.
         timeout: per switch, for the login and each command; the whole poll of
             a switch is also cut off after ``3 * timeout`` (reported as timeout).
-        max_workers: at most this many sessions at once.
+        max_workers: at most this many sessions at once; default: one per
+            switch, at most :data:`MAX_DEFAULT_WORKERS`.
     """
     todo = list(switches)
     started = time.monotonic()
+    workers = pool_size(len(todo), max_workers)
 
     def creds_of(sw: Switch) -> SwitchCredentials | None:
         if credentials is None:
@@ -440,9 +473,7 @@ def collect(
         return credentials.get(sw.name)
 
     results: dict[str, SwitchResult] = {}
-    pool = cf.ThreadPoolExecutor(
-        max_workers=max(1, min(max_workers, len(todo) or 1)), thread_name_prefix="switch"
-    )
+    pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="switch")
     try:
         futures: dict[cf.Future[SwitchResult], tuple[Switch, float]] = {}
         for sw in todo:
@@ -455,7 +486,7 @@ def collect(
                 continue
             fut = pool.submit(poll_switch, sw, credentials=c, timeout=timeout, platforms=platforms, lldp=lldp)
             futures[fut] = (sw, time.monotonic())
-        deadline = 3 * timeout * (len(futures) / max(1, max_workers) + 1)
+        deadline = 3 * timeout * (len(futures) / workers + 1)
         done, not_done = cf.wait(futures, timeout=deadline)
         for fut in done:
             sw, _ = futures[fut]
