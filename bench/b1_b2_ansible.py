@@ -1,10 +1,14 @@
-"""B1: the playbook wrapper vs ansible-playbook; B2: proposed connection settings vs stock.
+"""B1: the playbook wrapper vs ansible-playbook; B2: the settings ipsinfra ships vs stock.
 
 SSH hosts are the lab's sshd test hosts (:class:`ipsinfra.lab.sshd.SshHostPool`).
 B1 reaches them directly on loopback (the wrapper's overhead is what is measured;
-latency would only dilute it). B2 reaches them through
-:class:`bench.netlab.Forwarder` in a namespace with the RTT on the path.
-Every run, both sides, gets a fresh SSH ControlPath directory and its masters
+latency would only dilute it); both sides run with the settings ipsinfra ships
+(:func:`ipsinfra.playbooks.settings_env`), so only the wrapper differs. B2 reaches
+them through :class:`bench.netlab.Forwarder` in a namespace with the RTT on the
+path and runs ``playbooks.run`` three ways: with stock ansible-core settings,
+with what it ships (its defaults), and with Mitogen (``mitogen=True``, when the
+``mitogen`` extra is installed).
+Every run, all sides, gets a fresh SSH ControlPath directory and its masters
 are closed afterwards, so no run inherits a warm connection from the one before.
 """
 
@@ -16,19 +20,19 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import ipsinfra
-from bench.core import Row, interleave, row
+from bench.core import Row, interleave, median, row, timed
 from bench.netlab import Forwarder, LatencyLink
 from ipsinfra import playbooks
 from ipsinfra.lab.sshd import SshHostPool
 
 BENCH = Path(__file__).resolve().parent
 PLAYBOOKS = BENCH / "playbooks"
-FAST_CFG = BENCH / "ansible_fast.cfg"
 STOCK_CFG = BENCH / "ansible_stock.cfg"
 
 
@@ -50,15 +54,16 @@ def control_dir() -> Iterator[Path]:
 
 
 def run_raw(playbook: str, inventory: Path, env: dict[str, str] | None = None) -> None:
-    """``ansible-playbook -i inventory playbook.yml`` with the environment the wrapper also sets."""
+    """``ansible-playbook -i inventory playbook.yml`` with the environment and settings the wrapper sets."""
     with control_dir() as cp, tempfile.TemporaryDirectory(prefix="ipsb-raw-") as tmp:
+        given = {"ANSIBLE_SSH_CONTROL_PATH_DIR": str(cp), **(env or {})}
         full = {
             **os.environ,
             "ANSIBLE_COLLECTIONS_PATH": str(Path(ipsinfra.__file__).resolve().parent),
             "ANSIBLE_LOCAL_TEMP": tmp,
             "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(cp),
-            **(env or {}),
+            **given,
+            **playbooks.settings_env({**os.environ, **given}),
         }
         proc = subprocess.run(
             [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), f"{playbook}.yml"],
@@ -75,13 +80,16 @@ def run_raw(playbook: str, inventory: Path, env: dict[str, str] | None = None) -
             )
 
 
-def run_wrapper(playbook: str, inventory: Path, env: dict[str, str] | None = None) -> None:
+def run_wrapper(
+    playbook: str, inventory: Path, env: dict[str, str] | None = None, *, mitogen: bool = False
+) -> None:
     with control_dir() as cp:
         result = playbooks.run(
             playbook,
             inventory,
             playbook_dir=PLAYBOOKS,
             envvars={"ANSIBLE_SSH_CONTROL_PATH_DIR": str(cp), **(env or {})},
+            mitogen=mitogen,
         )
         result.raise_on_error()
 
@@ -124,7 +132,7 @@ def b1_rows(
                     ours,
                     kind="overhead",
                     limit=limit,
-                    baseline="ansible-playbook -i <same inventory> (same env)",
+                    baseline="ansible-playbook -i <same inventory> (same env and shipped ansible.cfg)",
                 )
             )
     return rows
@@ -150,6 +158,38 @@ def delayed_inventory(pool: SshHostPool, forwarder: Forwarder, tmp: Path) -> Pat
     return _write_inventory(tmp / "ssh_delayed.json", inv)
 
 
+def remote_cpu_s(pool: SshHostPool) -> float:
+    """CPU seconds the test hosts' sshd (and all it ran, once reaped) have used so far."""
+    ticks = 0
+    for host in pool.hosts.values():
+        fields = Path(f"/proc/{host.ns_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def interleave_sides(
+    sides: dict[str, Callable[[], object]], reps: int, pool: SshHostPool, *, warmup: bool
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds of ``reps`` runs of each side, in turns (a, b, c, a, b, c, ...), and the hosts' CPU seconds.
+
+    The test hosts share this machine's cores with the controller, so the
+    hosts' CPU (Python started per task, or once per host with Mitogen) is
+    part of what a run waits for here.
+    """
+    if warmup:
+        for fn in sides.values():
+            fn()
+    runs: dict[str, list[float]] = {name: [] for name in sides}
+    cpu: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(reps):
+        for name, fn in sides.items():
+            before = remote_cpu_s(pool)
+            runs[name].append(timed(fn))
+            time.sleep(0.3)  # the closed sessions' processes get reaped (and counted)
+            cpu[name].append(round(remote_cpu_s(pool) - before, 2))
+    return runs, cpu
+
+
 def b2_rows(
     hosts: int,
     reps: int,
@@ -161,29 +201,59 @@ def b2_rows(
     index: int = 101,
 ) -> list[Row]:
     ports = [h.port for h in pool.hosts.values()]
+    mitogen = playbooks.mitogen_strategy_dir() is not None
     with LatencyLink(index, rtt_ms) as link, Forwarder(link, ports) as forwarder:
         inv = delayed_inventory(pool, forwarder, tmp)
-        base, ours = interleave(
-            lambda: run_wrapper(playbook, inv, {"ANSIBLE_CONFIG": str(STOCK_CFG)}),
-            lambda: run_wrapper(playbook, inv, {"ANSIBLE_CONFIG": str(FAST_CFG)}),
-            reps,
-            warmup=warmup,
-        )
+        sides: dict[str, Callable[[], object]] = {
+            "stock": lambda: run_wrapper(playbook, inv, {"ANSIBLE_CONFIG": str(STOCK_CFG)}),
+            "shipped": lambda: run_wrapper(playbook, inv),
+        }
+        if mitogen:
+            sides["mitogen"] = lambda: run_wrapper(playbook, inv, mitogen=True)
+        runs, host_cpu = interleave_sides(sides, reps, pool, warmup=warmup)
         how = "netem" if link.netem else "namespace proxy delay"
     tasks = "10 tasks" if playbook == "ten_tasks" else "1 task"
-    return [
+    where = f"{tasks} x {hosts} SSH hosts, {rtt_ms:g} ms RTT ({how})"
+    baseline = "stock ansible.cfg (ansible-core defaults)"
+    extra = {
+        "hosts_cpu_s_median": {name: median(values) for name, values in host_cpu.items()},
+        "hosts_cpu_s": host_cpu,
+        "cpus": os.cpu_count(),
+    }
+    rows = [
         row(
             "B2.ssh-settings",
-            f"{tasks} x {hosts} SSH hosts, {rtt_ms:g} ms RTT ({how}): bench/ansible_fast.cfg",
-            base,
-            ours,
+            f"{where}: playbooks.run as shipped",
+            runs["stock"],
+            runs["shipped"],
             kind="speedup",
             limit=4.0,
-            baseline="stock ansible.cfg (ansible-core defaults)",
-            notes="pipelining, forks=50, ControlPersist 300s, no -C; ipsinfra ships no such settings yet "
-            "(proposed for playbooks.run); mitogen not measured",
+            baseline=baseline,
+            notes="ipsinfra/data/ansible.cfg: pipelining, forks=50, ControlPersist, no -C; the test hosts "
+            f"share the {os.cpu_count()} cores: a Python started per task and host costs them "
+            f"{median(host_cpu['shipped']):.1f} CPU s per run (extra.hosts_cpu_s_median)"
+            + (
+                "" if mitogen else "; mitogen not installed (pip install 'ipsinfra[mitogen]'): no mitogen row"
+            ),
+            extra=extra,
         )
     ]
+    if mitogen:
+        rows.append(
+            row(
+                "B2.mitogen",
+                f"{where}: playbooks.run(mitogen=True)",
+                runs["stock"],
+                runs["mitogen"],
+                kind="speedup",
+                limit=8.0,
+                baseline=baseline,
+                notes="the shipped ansible.cfg plus Mitogen's mitogen_linear strategy (the mitogen extra): "
+                f"one Python per host, {median(host_cpu['mitogen']):.1f} CPU s on the hosts per run",
+                extra=extra,
+            )
+        )
+    return rows
 
 
 def ansible_rows(
@@ -197,6 +267,8 @@ def ansible_rows(
     b2_playbook: str = "ten_tasks",
     warmup: bool = True,
 ) -> list[Row]:
+    if "ANSIBLE_CONFIG" in os.environ:
+        raise RuntimeError("unset ANSIBLE_CONFIG: B1 and B2 measure the ansible.cfg ipsinfra ships")
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="ipsb-ans-") as tmp_s, SshHostPool() as pool:
         tmp = Path(tmp_s)

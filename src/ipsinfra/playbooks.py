@@ -6,6 +6,14 @@ whatever happens. ``project_dir`` is the repository's ``playbooks/``. The
 result has one :class:`HostResult` per host, so one dead host never hides the
 others; call :meth:`PlaybookResult.raise_on_error` to get an exception instead.
 
+Connection settings: every run uses the ``ansible.cfg`` ipsinfra ships
+(:func:`ansible_config_file`: pipelining, SSH ControlPersist with sockets in
+a short per-user directory, 50 forks, smart gathering) unless ``ANSIBLE_CONFIG``
+is set, and any ``ANSIBLE_*`` variable (in the environment or ``envvars=``)
+wins over a line of it. With the ``mitogen`` extra installed, ``mitogen=True``
+(or ``IPSINFRA_MITOGEN=1``) runs plays with Mitogen's ``mitogen_linear``
+strategy: one persistent Python per host instead of one per task.
+
 Example::
 
     result = run("ping", {"all": {"hosts": {"localhost": {"ansible_connection": "local"}}}})
@@ -22,6 +30,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -40,10 +49,14 @@ from ipsinfra.errors import InvalidInput, OperationTimeout, PlaybookError
 __all__ = [
     "HostResult",
     "PlaybookResult",
+    "ansible_config_file",
     "available_playbooks",
+    "control_path_dir",
     "default_playbook_dir",
+    "mitogen_strategy_dir",
     "result_from_stats",
     "run",
+    "settings_env",
 ]
 
 PLAYBOOK_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(\.ya?ml)?$")
@@ -58,6 +71,9 @@ _STATS_FIELDS = {
     "ignored": "ignored",
 }
 _MASK = "********"
+# A socket path is at most 107 bytes; ssh binds "<dir>/<10-char hash>.<16 random chars>" first.
+_CONTROL_DIR_MAX = 107 - 1 - 10 - 17
+_TRUE = {"1", "true", "yes", "on"}
 
 
 class HostResult(BaseModel):
@@ -225,7 +241,110 @@ def _read_inventory_text(path: Path, limit: int = 2_000_000) -> str:
     return "\n".join(chunks)
 
 
-def _envvars(inventory_text: str, pdd: Path, run_id: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+def ansible_config_file() -> Path:
+    """The ``ansible.cfg`` ipsinfra ships and :func:`run` applies (``ipsinfra/data/ansible.cfg``)."""
+    return Path(ipsinfra.__file__).resolve().parent / "data" / "ansible.cfg"
+
+
+def _private_dir(path: Path) -> bool:
+    """Make ``path`` (0700) if missing; True if it is a real directory only we can enter."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o077
+
+
+def control_path_dir() -> Path | None:
+    """A short per-user directory for SSH ControlPath sockets, or None if none is usable.
+
+    Ansible's own ``~/.ansible/cp`` where its path is short enough for a unix
+    socket (so masters are shared with ``ansible-playbook`` run by hand), else
+    ``<tmp>/ipsinfra-cp-<uid>``. Either must be a 0700 directory owned by the
+    current user; a socket directory others can write to would let them
+    stand in for a master.
+
+    >>> control_path_dir()  # doctest: +SKIP
+    PosixPath('/root/.ansible/cp')
+    """
+    candidates = [
+        Path("~/.ansible/cp").expanduser(),
+        Path(tempfile.gettempdir()) / f"ipsinfra-cp-{os.geteuid()}",
+    ]
+    for candidate in candidates:
+        if len(os.fsencode(candidate)) <= _CONTROL_DIR_MAX and _private_dir(candidate):
+            return candidate
+    return None
+
+
+def mitogen_strategy_dir() -> Path | None:
+    """Where the installed Mitogen keeps its strategy plugins, or None without the ``mitogen`` extra."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "plugins" / "strategy"
+    return path if (path / "mitogen_linear.py").is_file() else None
+
+
+def _require_mitogen() -> Path:
+    strategies = mitogen_strategy_dir()
+    if strategies is None:
+        raise InvalidInput(
+            "mitogen: asked for, but Mitogen is not installed (pip install 'ipsinfra[mitogen]')"
+        )
+    return strategies
+
+
+def _mitogen_wanted(mitogen: bool | None, environ: Mapping[str, str]) -> bool:
+    if mitogen is None:
+        return environ.get("IPSINFRA_MITOGEN", "").strip().lower() in _TRUE
+    return mitogen
+
+
+def settings_env(environ: Mapping[str, str] | None = None, *, mitogen: bool = False) -> dict[str, str]:
+    """The ``ANSIBLE_*`` variables that apply ipsinfra's shipped settings to a run.
+
+    Nothing the caller already set in ``environ`` (default: ``os.environ``) is
+    returned: with ``ANSIBLE_CONFIG`` there, that file is used and the shipped
+    one is not; ``ANSIBLE_SSH_CONTROL_PATH_DIR`` or ``ANSIBLE_STRATEGY`` there
+    win likewise (``ANSIBLE_STRATEGY_PLUGINS`` comes back with Mitogen's
+    directory put in front of the one set). ``bench`` hands the same variables to a bare
+    ``ansible-playbook`` so both sides run with equal settings.
+
+    >>> settings_env({})  # doctest: +SKIP
+    {'ANSIBLE_CONFIG': '.../ipsinfra/data/ansible.cfg', 'ANSIBLE_SSH_CONTROL_PATH_DIR': '/root/.ansible/cp'}
+
+    Raises:
+        InvalidInput: ``mitogen`` was asked for and the ``mitogen`` extra is not installed.
+    """
+    environ = os.environ if environ is None else environ
+    env: dict[str, str] = {}
+    if "ANSIBLE_CONFIG" not in environ:
+        env["ANSIBLE_CONFIG"] = str(ansible_config_file())
+        cp_dir = control_path_dir()
+        if cp_dir is not None and "ANSIBLE_SSH_CONTROL_PATH_DIR" not in environ:
+            env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(cp_dir)
+    if mitogen:
+        plugin_dirs = [str(_require_mitogen())]
+        if environ.get("ANSIBLE_STRATEGY_PLUGINS"):
+            plugin_dirs.append(environ["ANSIBLE_STRATEGY_PLUGINS"])
+        env["ANSIBLE_STRATEGY_PLUGINS"] = os.pathsep.join(plugin_dirs)
+        if "ANSIBLE_STRATEGY" not in environ:
+            env["ANSIBLE_STRATEGY"] = "mitogen_linear"
+    return env
+
+
+def _envvars(
+    inventory_text: str,
+    pdd: Path,
+    run_id: str,
+    extra: Mapping[str, str] | None,
+    *,
+    mitogen: bool = False,
+) -> dict[str, str]:
     venv_bin = str(Path(sys.executable).parent)
     package_dir = str(Path(ipsinfra.__file__).resolve().parent)
     collections = [package_dir]
@@ -241,10 +360,15 @@ def _envvars(inventory_text: str, pdd: Path, run_id: str, extra: Mapping[str, st
         # Marks every process of this run, so none outlives it (see _kill_leftovers).
         "IPSINFRA_RUN_ID": run_id,
     }
-    if "UserKnownHostsFile" not in inventory_text and "known_hosts" not in inventory_text:
-        env["ANSIBLE_HOST_KEY_CHECKING"] = "False"
-    if extra:
-        env.update({str(k): str(v) for k, v in extra.items()})
+    if "ANSIBLE_HOST_KEY_CHECKING" not in os.environ:
+        # Say it either way: ansible-runner turns host key checking off unless told, and
+        # Ansible's "-o StrictHostKeyChecking=no" would come before (and beat) the inventory's.
+        pinned = "UserKnownHostsFile" in inventory_text or "known_hosts" in inventory_text
+        env["ANSIBLE_HOST_KEY_CHECKING"] = str(pinned)
+    given = {str(k): str(v) for k, v in (extra or {}).items()}
+    env.update(given)
+    # ansible-runner starts from os.environ: settings_env adds only what is not set there or given.
+    env.update(settings_env({**os.environ, **given}, mitogen=mitogen))
     path = env.get("PATH") or os.environ.get("PATH") or os.defpath
     if venv_bin not in path.split(os.pathsep):
         path = os.pathsep.join([venv_bin, path])
@@ -346,35 +470,81 @@ def _kill_leftovers(marker: bytes, rounds: int = 5) -> list[int]:
     return killed
 
 
-def _run_translating_errors(call: Callable[..., Any], secrets: list[str], **kwargs: Any) -> Any:
-    """Call ``ansible_runner.run``; its own errors become PlaybookError (secrets masked)."""
+def _run_ansible_runner(
+    secrets: list[str], timeout: int | None, canceled: Callable[[], bool], **kwargs: Any
+) -> Any:
+    """Run ansible-playbook through ansible-runner with plain pipes; return the finished Runner.
+
+    ``ansible_runner.run()`` always drives ansible-playbook through a pty
+    (pexpect): closing it sleeps 0.1 s, and cancellation is polled once a
+    second. Its Runner also runs a command on pipes (``runner_mode
+    "subprocess"``, what ``run_command`` uses), which is switched on here for
+    the same prepared config: events, stats and artifacts are processed the
+    same way, only without the pty. stdin is /dev/null, so nothing ever waits
+    for the caller's keyboard. A signal during the run kills it (see
+    :func:`_cancel_on_signals`); after one (``canceled()``) ansible-playbook
+    is not started at all. Errors of ansible-runner itself become PlaybookError
+    (secrets masked).
+    """
     from ansible_runner.exceptions import AnsibleRunnerException
+    from ansible_runner.interface import init_runner
 
     try:
-        return call(**kwargs)
+        # timeout and pexpect_timeout (wake each second to check it) serve an
+        # ansible-runner whose Runner has no runner_mode to switch.
+        runner = init_runner(
+            timeout=timeout, settings={"pexpect_timeout": 1}, cancel_callback=canceled, **kwargs
+        )
+        if canceled():
+            return runner
+        with open(os.devnull, "rb") as devnull:
+            if getattr(runner, "runner_mode", None) == "pexpect":
+                runner.runner_mode = "subprocess"
+                runner.config.subprocess_timeout = timeout
+                runner.config.input_fd = devnull
+            runner.run()
+        return runner
     except (AnsibleRunnerException, ValueError, OSError) as exc:
         raise PlaybookError(f"ansible-runner failed: {_mask(str(exc), secrets)}") from None
 
 
 @contextlib.contextmanager
-def _cancel_on_signals() -> Iterator[tuple[Callable[[], bool], list[int]]]:
-    """A cancel_callback for SIGINT/SIGTERM during the run, handlers restored after.
+def _cancel_on_signals(marker: bytes) -> Iterator[tuple[Callable[[], bool], list[int]]]:
+    """SIGINT/SIGTERM during the run end it (every process carrying ``marker`` is killed).
 
-    Without one, ansible-runner installs its own SIGINT/SIGTERM handlers for
-    good, and Ctrl-C no longer interrupts the caller after the first run.
+    Yields a cancel_callback and the signals received; the caller's handlers
+    are restored after. After a signal, a reaper thread kills whatever of the
+    run still starts (ansible-playbook, if the signal came just before it was
+    spawned) until the block ends. Without this, ansible-runner installs its
+    own SIGINT/SIGTERM handlers for good, and Ctrl-C no longer interrupts the
+    caller after the first run. Outside the main thread no handler can be set:
+    nothing is caught there.
     """
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield (lambda: False), received
         return
+    done = threading.Event()
+
+    def reap() -> None:
+        while not done.wait(0.02):
+            _kill_leftovers(marker, rounds=1)
+
+    reaper = threading.Thread(target=reap, name="ipsinfra-run-reaper", daemon=True)
 
     def handler(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
+        _kill_leftovers(marker)  # ansible-playbook ends, so the runner returns at once
+        if not reaper.is_alive() and not done.is_set():
+            reaper.start()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield (lambda: bool(received)), received
     finally:
+        done.set()
+        if reaper.is_alive():
+            reaper.join()
         for sig, old in previous.items():
             signal.signal(sig, old)
 
@@ -392,6 +562,7 @@ def run(
     envvars: Mapping[str, str] | None = None,
     keep_artifacts: Path | None = None,
     private_data_root: Path | None = None,
+    mitogen: bool | None = None,
 ) -> PlaybookResult:
     """Run playbook ``name`` (``playbooks/<name>.yml``) and return one result per host.
 
@@ -405,17 +576,20 @@ def run(
         check: ``--check``.  diff: ``--diff``.
         playbook_dir: where playbooks live (default: the repository's ``playbooks/``).
         timeout: seconds (rounded up) before ansible-playbook is killed.
-        envvars: extra environment for ansible-playbook (wins over the defaults).
+        envvars: extra environment for ansible-playbook (wins over the defaults
+            and over the shipped ansible.cfg, see :func:`settings_env`).
         keep_artifacts: copy the run's ``artifacts/`` (never ``env/``) there.
         private_data_root: where the temporary run dir is made (default: TMPDIR).
+        mitogen: run with Mitogen's ``mitogen_linear`` strategy (needs the
+            ``mitogen`` extra); None: only if ``IPSINFRA_MITOGEN=1`` is set
+            (in the environment or ``envvars``).
 
     Raises:
-        InvalidInput: bad playbook name or inventory.
+        InvalidInput: bad playbook name or inventory, or ``mitogen`` asked for
+            and not installed.
         OperationTimeout: the run exceeded ``timeout``.
         PlaybookError: the run was canceled or ansible-playbook produced no recap.
     """
-    import ansible_runner  # heavy import, only when a playbook actually runs
-
     directory = (playbook_dir or default_playbook_dir()).resolve()
     if not directory.is_dir():
         raise InvalidInput(f"playbook_dir: {str(directory)!r} is not a directory")
@@ -425,6 +599,9 @@ def run(
     inventory_arg, inventory_text = _inventory_arg(inventory)
     secrets = _secret_strings(dict(extravars or {}))
     cmdline = " ".join(flag for flag, on in (("--check", check), ("--diff", diff)) if on)
+    use_mitogen = _mitogen_wanted(mitogen, {**os.environ, **(envvars or {})})
+    if use_mitogen:
+        _require_mitogen()  # before any run dir exists
 
     if private_data_root is not None:
         private_data_root.mkdir(parents=True, exist_ok=True)
@@ -432,13 +609,15 @@ def run(
     started = time.monotonic()
     keeper = _StatsKeeper()
     run_id = uuid.uuid4().hex
+    marker = f"IPSINFRA_RUN_ID={run_id}".encode()
     ended_normally = False
     try:
         (pdd / "tmp").mkdir(mode=0o700)
-        with _cancel_on_signals() as (cancel_callback, received):
-            runner = _run_translating_errors(
-                ansible_runner.run,
+        with _cancel_on_signals(marker) as (cancel_callback, received):
+            runner = _run_ansible_runner(
                 secrets,
+                math.ceil(timeout) if timeout is not None else None,
+                cancel_callback,
                 private_data_dir=str(pdd),
                 project_dir=str(directory),
                 playbook=playbook.name,
@@ -446,14 +625,10 @@ def run(
                 limit=limit,
                 extravars=dict(extravars) if extravars else None,
                 cmdline=cmdline or None,
-                envvars=_envvars(inventory_text, pdd, run_id, envvars),
-                timeout=math.ceil(timeout) if timeout is not None else None,
-                # Wake at least each second so job_timeout is checked promptly.
-                settings={"pexpect_timeout": 1},
+                envvars=_envvars(inventory_text, pdd, run_id, envvars, mitogen=use_mitogen),
                 fact_cache_type="memory",
                 quiet=True,
                 event_handler=keeper,
-                cancel_callback=cancel_callback,
             )
         duration = time.monotonic() - started
         status, rc = str(runner.status), runner.rc
@@ -484,7 +659,7 @@ def run(
     finally:
         if not ended_normally:
             # After a normal end only ssh ControlPersist masters remain; they may stay.
-            _kill_leftovers(f"IPSINFRA_RUN_ID={run_id}".encode())
+            _kill_leftovers(marker)
         try:
             if keep_artifacts is not None and (pdd / "artifacts").is_dir():
                 shutil.copytree(pdd / "artifacts", keep_artifacts, dirs_exist_ok=True)

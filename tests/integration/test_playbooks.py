@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -264,3 +269,148 @@ def test_an_inventory_file_path_works(tmp_path: Path, password: str) -> None:
 
     assert result.ok, result
     assert list(result.hosts) == ["localhost"]
+
+
+@pytest.mark.ssh
+def test_the_shipped_settings_keep_one_ssh_master_per_host(
+    two_hosts: list[SshHost], pool: SshHostPool, password: str
+) -> None:
+    control_dir = Path(tempfile.mkdtemp(prefix="ipst-cp-", dir="/tmp"))  # short: socket paths
+    try:
+        result = playbooks.run(
+            "ping",
+            pool.ansible_inventory(),
+            extravars={"secret_password": password},
+            envvars={"ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir)},
+            mitogen=False,  # Mitogen keeps its own connection per host instead
+        )
+
+        assert result.ok, result
+        # ControlPersist (src/ipsinfra/data/ansible.cfg): each host's master outlives the run.
+        sockets = [p for p in control_dir.iterdir() if p.is_socket()]
+        assert len(sockets) == 2
+    finally:
+        for sock in control_dir.iterdir():
+            subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "x"], capture_output=True)
+        shutil.rmtree(control_dir, ignore_errors=True)
+
+
+@pytest.mark.ssh
+def test_mitogen_runs_the_ping_playbook_and_leaves_no_secret(
+    two_hosts: list[SshHost], pool: SshHostPool, password: str, tmp_path: Path
+) -> None:
+    if playbooks.mitogen_strategy_dir() is None:
+        pytest.skip("the mitogen extra is not installed (pip install -e '.[mitogen]')")
+    kept = tmp_path / "artifacts"
+
+    result = playbooks.run(
+        "ping",
+        pool.ansible_inventory(),
+        extravars={"secret_password": password},
+        mitogen=True,
+        keep_artifacts=kept,
+    )
+
+    assert result.ok, result
+    assert result.data["ping_hostnames"] == {"alpha": "alpha", "beta": "beta"}
+    assert all(host.ok == 7 and host.changed == 3 for host in result.hosts.values())
+    (command,) = kept.rglob("command")
+    assert '"ANSIBLE_STRATEGY": "mitogen_linear"' in command.read_text()
+    assert _files_containing(kept, password) == []
+    assert _files_containing(pool.base_dir, password) == []
+
+
+@pytest.mark.parametrize(
+    ("signum", "raised"), [(signal.SIGTERM, PlaybookError), (signal.SIGINT, KeyboardInterrupt)]
+)
+def test_a_signal_ends_the_run_at_once_and_leaves_nothing(
+    tmp_path: Path, password: str, signum: signal.Signals, raised: type[BaseException]
+) -> None:
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "slow.yml").write_text(
+        "- name: Take long\n"
+        "  hosts: all\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - name: Sleep\n"
+        f"      ansible.builtin.command: sleep 61.{signum.value}\n"
+    )
+    runs = tmp_path / "runs"
+    sleeper = f"sleep 61.{signum.value}"
+    done = threading.Event()
+
+    def signal_once_the_task_runs() -> None:
+        # Only then is the run's handler in place: earlier, SIGTERM would end pytest itself.
+        while not done.wait(0.05):
+            if _processes_running(sleeper):
+                os.kill(os.getpid(), signum)
+                return
+
+    sigint_before = signal.getsignal(signal.SIGINT)
+    watcher = threading.Thread(target=signal_once_the_task_runs, daemon=True)
+    started = time.monotonic()
+    watcher.start()
+    try:
+        with pytest.raises(raised):
+            playbooks.run(
+                "slow",
+                LOCALHOST,
+                playbook_dir=books,
+                extravars={"secret_password": password},
+                private_data_root=runs,
+            )
+    finally:
+        done.set()
+        watcher.join()
+
+    assert time.monotonic() - started < 20
+    assert signal.getsignal(signal.SIGINT) is sigint_before
+    assert list(runs.iterdir()) == []
+    assert _processes_running(sleeper) == []
+
+
+def test_a_signal_before_ansible_playbook_starts_keeps_it_from_starting(tmp_path: Path) -> None:
+    pdd = tmp_path / "run"
+    pdd.mkdir()
+
+    runner = playbooks._run_ansible_runner(
+        [],
+        None,
+        lambda: True,  # the signal has come already
+        private_data_dir=str(pdd),
+        project_dir=str(playbooks.default_playbook_dir()),
+        playbook="ping.yml",
+        inventory=LOCALHOST,
+        quiet=True,
+    )
+
+    assert runner.rc is None
+    assert runner.status == "unstarted"
+    assert list(pdd.glob("artifacts/*/stdout")) == []  # ansible-playbook never ran
+
+
+@pytest.mark.ssh
+@pytest.mark.parametrize("mitogen", [False, True], ids=["ssh", "mitogen"])
+def test_a_host_whose_key_does_not_match_the_pinned_one_is_unreachable(
+    pool: SshHostPool, password: str, tmp_path: Path, mitogen: bool
+) -> None:
+    if mitogen and playbooks.mitogen_strategy_dir() is None:
+        pytest.skip("the mitogen extra is not installed (pip install -e '.[mitogen]')")
+    (host,) = pool.start(["spoofed"])
+    wrong_key = tmp_path / "other_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong_key)], check=True)
+    key_type, key = wrong_key.with_suffix(".pub").read_text().split()[:2]
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"[{host.host}]:{host.port} {key_type} {key}\n")
+    inventory = pool.ansible_inventory()
+    host_vars = inventory["all"]["children"]["lab"]["hosts"]["spoofed"]
+    host_vars["ansible_ssh_common_args"] = host_vars["ansible_ssh_common_args"].replace(
+        str(pool.known_hosts), str(known_hosts)
+    )
+
+    # ansible-runner turns host key checking off unless told; the run must keep it on.
+    result = playbooks.run("ping", inventory, extravars={"secret_password": password}, mitogen=mitogen)
+
+    assert result.hosts["spoofed"].unreachable == 1
+    assert result.hosts["spoofed"].ok == 0

@@ -171,7 +171,8 @@ def test_host_key_checking_stays_on_when_the_inventory_pins_known_hosts(tmp_path
 
     env = playbooks._envvars(text, tmp_path, "run1", {"ANSIBLE_FORKS": "7"})
 
-    assert "ANSIBLE_HOST_KEY_CHECKING" not in env
+    # Explicitly on: ansible-runner would otherwise turn it off for good.
+    assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
     assert env["ANSIBLE_FORKS"] == "7"
 
 
