@@ -18,6 +18,7 @@ from ipsinfra.network.errors import SwitchOutputError
 from ipsinfra.network.mac_records import mac_of
 from ipsinfra.network.models import MacEntry
 from ipsinfra.network.parsers import mac_entries_from_records, parse_mac_table, parse_ntc
+from tests.unit.test_network_parsers import _fixture_cases
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "network"
 
@@ -30,15 +31,6 @@ IOS_HEAD = (
     "          Mac Address Table\n-------------------------------------------\n\n"
     "Vlan    Mac Address       Type        Ports\n----    -----------       --------    -----\n"
 )
-
-
-def _fixture_cases() -> list[Any]:
-    if not MAC_TABLES.is_dir():
-        return [pytest.param(None, id="shared-fixtures-absent")]
-    return [
-        pytest.param(raw.relative_to(MAC_TABLES), id=str(raw.relative_to(MAC_TABLES).with_suffix("")))
-        for raw in sorted(MAC_TABLES.glob("*/*/*.raw"))
-    ]
 
 
 def _platform_command(relpath: Path) -> tuple[str, str]:
