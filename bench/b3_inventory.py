@@ -251,7 +251,7 @@ def libvirt_ssh_rows(counts: list[int], reps: int, *, rtt_ms: float, warmup: boo
                         warmup=warmup,
                     )
                     r = row(
-                        f"B3.libvirt-ssh.{n}",
+                        f"B3.libvirt-ssh-{rtt_ms:g}ms.{n}",
                         f"list_vds, 1 real libvirtd x {n} domains, libvirt_listing=ssh, {rtt_ms:g} ms RTT",
                         base,
                         mine,

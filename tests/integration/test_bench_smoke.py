@@ -49,7 +49,7 @@ def test_smoke_run_reports_every_benchmark(tmp_path: Path) -> None:
     b3 = [r for r in results if r["id"].startswith("B3")]
     assert all("calls_per_node_ipsinfra" in r["extra"] for r in b3)
     # libvirt_listing=ssh: a real libvirtd listed in one SSH exec, not one libvirt RPC from the client.
-    over_ssh = [r for r in b3 if r["id"].startswith("B3.libvirt-ssh.")]
+    over_ssh = [r for r in b3 if r["id"].startswith("B3.libvirt-ssh-")]
     assert over_ssh and all(r["extra"]["libvirt_rpcs_ipsinfra"] == 0 for r in over_ssh)
     for prefix in IDS:  # the printed table, too
         assert f"\n{prefix}." in proc.stdout, prefix
