@@ -12,19 +12,16 @@ validated by the :class:`~ipsinfra.models.Node` model.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import shlex
-import stat
 import subprocess
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from xml.sax import saxutils
 
 from ipsinfra.errors import HypervisorApiError, NodeUnreachable, OperationTimeout
 from ipsinfra.models import Node
+from ipsinfra.playbooks import control_path_dir
 
 SSH = "ssh"
 # virsh's command line takes ';'-separated commands; one argument stays far
@@ -38,26 +35,13 @@ CONTROL_PERSIST_S = 60
 PERSIST = f"{CONTROL_PERSIST_S}s"
 
 
-def control_dir() -> Path | None:
-    """A 0700 directory of ours for SSH ControlMaster sockets; None if one cannot be had safely."""
-    path = Path(tempfile.gettempdir()) / f"ipsinfra-ssh-{os.getuid()}"
-    try:
-        path.mkdir(mode=0o700, exist_ok=True)
-        st = path.lstat()
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) != 0o700:
-        return None  # somebody else's, or opened up: no multiplexing through it
-    return path
-
-
 def ssh_argv(node: Node, *, timeout: float) -> list[str]:
     """``ssh`` to the node as the inventory says (key, known_hosts, port), batch mode.
 
     One master connection per node is kept for :data:`CONTROL_PERSIST_S` s
     (OpenSSH ControlMaster, as Ansible does): the next exec skips the handshake.
     """
-    control = control_dir()
+    control = control_path_dir()  # the private per-user socket dir playbooks.run uses too
     mux = (
         ["-o", "ControlMaster=auto", "-o", f"ControlPath={control}/%C", "-o", f"ControlPersist={PERSIST}"]
         if control is not None
