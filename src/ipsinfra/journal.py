@@ -423,6 +423,24 @@ class Journal:
         loaded = json.loads(value)
         return loaded if isinstance(loaded, dict) else None
 
+    def latest_states(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """{key: latest value} of every key that starts with ``prefix``, in one query.
+
+        The nightly audit reads its whole state (``boot:``, ``vds:``) once
+        instead of one query per VDS.
+        """
+        t = state_table
+        newest = sa.select(sa.func.max(t.c.id)).where(t.c.key.startswith(prefix, autoescape=True))
+        query = sa.select(t.c.key, t.c.value).where(t.c.id.in_(newest.group_by(t.c.key)))
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        states: dict[str, dict[str, Any]] = {}
+        for key, value in rows:
+            loaded = json.loads(value)
+            if isinstance(loaded, dict):
+                states[key] = loaded
+        return states
+
     def set_state(self, key: str, value: Mapping[str, Any]) -> None:
         """Store a new value under ``key`` (older values stay, as history; redacted too)."""
         if not key:

@@ -45,6 +45,24 @@ def test_clean_lab_passes_every_check(lab: Lab) -> None:
     assert sum(n.vds_running for n in report.nodes) == 5  # all but the blocked VPS1004
 
 
+def test_worker_processes_open_their_own_connections(lab: Lab) -> None:
+    """Split over processes, the lab's libvirtd and Proxmox nodes are reached
+    through the children's own connections (the parent's are never shared), the
+    boot ids over SSH, and the result is the one-process result."""
+    lab.driver("kvm1").stop("VPS1001(113.10)", timeout=1)
+    alone = run(lab, processes=1)
+    split = run(lab, processes=len(lab.fleet.nodes))  # type: ignore[union-attr]
+    for report in (alone, split):
+        assert all(n.reachable for n in report.nodes), audit.to_markdown(report)
+
+    def seen(report: audit.AuditReport) -> list[tuple[object, ...]]:
+        return [(n.node, n.boot_id, n.vds_total, n.vds_running, n.rebooted) for n in report.nodes]
+
+    assert seen(split) == seen(alone)
+    assert targets(split, "vds_not_running") == targets(alone, "vds_not_running") == ["VPS1001(113.10)"]
+    assert lab.driver("kvm2").list_vds()  # the parent's own connections still work afterwards
+
+
 def test_reboot_with_one_vds_left_down_is_found_and_fixed(lab: Lab) -> None:
     run(lab)  # remembers every node's boot identity
     lab.reboot("kvm1")

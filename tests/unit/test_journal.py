@@ -205,6 +205,24 @@ def test_state_keeps_history(journal: Journal) -> None:
     assert journal.verify().ok  # state lives outside the chain
 
 
+def test_latest_states_reads_a_prefix_at_once(journal: Journal) -> None:
+    journal.set_state("vds:VPS1(1.1)", {"blocked": False})
+    journal.set_state("vds:VPS1(1.1)", {"blocked": True})
+    journal.set_state("vds:VPS2(1.1)", {"trial_end": "2026-12-03"})
+    journal.set_state("vdsx:VPS3(1.1)", {"other": 1})  # shares "vds" but not "vds:"
+    journal.set_state("boot:kvm1", {"boot_id": "aaa"})
+    journal.set_state("100%_:k", {"x": 1})
+    journal.set_state("100a_:k", {"x": 2})  # LIKE wildcards in the prefix are literal
+    assert journal.latest_states("vds:") == {
+        "vds:VPS1(1.1)": {"blocked": True},
+        "vds:VPS2(1.1)": {"trial_end": "2026-12-03"},
+    }
+    assert journal.latest_states("100%_") == {"100%_:k": {"x": 1}}
+    assert journal.latest_states("nothing:") == {}
+    for key in ("vds:VPS1(1.1)", "vds:VPS2(1.1)", "boot:kvm1"):
+        assert journal.latest_states(key.split(":")[0] + ":")[key] == journal.get_state(key)
+
+
 def test_default_url_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("IPSINFRA_JOURNAL", str(tmp_path / "sub" / "j.sqlite3"))
     assert default_journal_url() == f"sqlite:///{tmp_path / 'sub' / 'j.sqlite3'}"

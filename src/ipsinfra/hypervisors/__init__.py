@@ -58,6 +58,7 @@ class DriverPool:
         self._nodes = dict(nodes)
         self._factory = factory
         self._drivers: dict[str, HypervisorDriver] = dict(drivers or {})
+        self._given = frozenset(self._drivers)
 
     def __contains__(self, node: str) -> bool:
         return node in self._nodes
@@ -77,10 +78,23 @@ class DriverPool:
             driver = self._drivers[node] = self._factory(self._nodes[node])
         return driver
 
+    def for_child_process(self) -> DriverPool:
+        """The pool a forked child uses: the same nodes and factory, keeping only
+        the drivers that share no connection with this process (see
+        :attr:`HypervisorDriver.process_local`); the others are opened anew on
+        first use. The parent's connections are left alone, never closed."""
+        kept = {n: d for n, d in self._drivers.items() if d.process_local}
+        return DriverPool(self._nodes, self._factory, kept)
+
     def close(self) -> None:
         for driver in self._drivers.values():
             driver.close()
         self._drivers.clear()
+
+    def close_opened(self) -> None:
+        """Close only the drivers this pool opened itself (not those it was given)."""
+        for node in [n for n in self._drivers if n not in self._given]:
+            self._drivers.pop(node).close()
 
     def __enter__(self) -> DriverPool:
         return self

@@ -29,6 +29,13 @@ class HypervisorDriver(abc.ABC):
     #: guest agent); False where it is configuration applied at boot (cloud-init).
     password_when_running: ClassVar[bool] = False
 
+    @property
+    def process_local(self) -> bool:
+        """True when a forked child may keep using this driver: it shares no
+        connection (socket, session) with the parent. Only libvirt's in-process
+        test driver is; every other driver is opened anew in a child process."""
+        return False
+
     # --- reading -------------------------------------------------------
     @abc.abstractmethod
     def list_vds(self) -> list[Vds]:

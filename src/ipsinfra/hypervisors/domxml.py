@@ -22,6 +22,7 @@ description) lives in ``<metadata>`` under the :data:`NS` namespace::
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -98,14 +99,23 @@ def state_from_libvirt(state: int, reason: int = 0) -> VdsState:
         if reason == _PAUSED_STARTING_UP:
             return VdsState.STARTING
         return VdsState.PAUSED
-    return {
-        _RUNNING: VdsState.RUNNING,
-        _BLOCKED: VdsState.RUNNING,
-        _SHUTDOWN: VdsState.RUNNING,  # shutting down: still running until it is off
-        _SHUTOFF: VdsState.STOPPED,
-        _CRASHED: VdsState.CRASHED,
-        _PMSUSPENDED: VdsState.PAUSED,
-    }.get(state, VdsState.UNKNOWN)
+    return _STATES.get(state, VdsState.UNKNOWN)
+
+
+_STATES = {
+    _RUNNING: VdsState.RUNNING,
+    _BLOCKED: VdsState.RUNNING,
+    _SHUTDOWN: VdsState.RUNNING,  # shutting down: still running until it is off
+    _SHUTOFF: VdsState.STOPPED,
+    _CRASHED: VdsState.CRASHED,
+    _PMSUSPENDED: VdsState.PAUSED,
+}
+
+
+@functools.lru_cache(maxsize=4096)
+def _ip(text: str) -> IPAddress:
+    """An address of the XML; the same few (a node's VNC listen) recur in every domain (B4)."""
+    return ipaddress.ip_address(text)
 
 
 def _root(xml: str) -> ET.Element:
@@ -184,7 +194,7 @@ def parse_domain(xml: str, *, node: str, state: VdsState, autostart: bool) -> Vd
                     )
                 )
             elif tag == _TAG_IP:
-                ips.append(ipaddress.ip_address((el.text or "").strip()))
+                ips.append(_ip((el.text or "").strip()))
             elif tag == _TAG_DESCRIPTION and not comment:
                 comment = el.text or ""
             elif tag == _TAG_OS and os_name is None:
@@ -220,7 +230,7 @@ def parse_domain(xml: str, *, node: str, state: VdsState, autostart: bool) -> Vd
                     listen = el.get("address")
                     break
         if listen:
-            vnc_listen = ipaddress.ip_address(listen)
+            vnc_listen = _ip(listen)
         if graphics.get("port") is not None:
             vnc_port = int(graphics.get("port", "-1"))
     os_el = top.get("os")

@@ -105,6 +105,12 @@ class LibvirtDriver(HypervisorDriver):
         """The underlying ``libvirt.virConnect``."""
         return self._conn
 
+    @property
+    def process_local(self) -> bool:
+        """libvirt's test driver (``test:///...``) lives in this process's memory:
+        a forked child keeps its copy (a fresh open would have no domains)."""
+        return self.node.uri.split(":", 1)[0] == "test"
+
     def ex_xml(self, name: str, *, inactive: bool = False) -> str:
         """The domain XML as libvirt has it (``inactive``: the persistent config)."""
         with self._errors("read XML", name):
