@@ -8,8 +8,9 @@ Smoke run (CI; tiny counts, one repetition, under a minute)::
 
     .venv/bin/python -m bench --smoke --json /tmp/bench.json
 
-B1, B2 and B5 need root (sshd test hosts, network namespaces); without it they
-are reported as skipped in the JSON ``skipped`` list, never silently dropped.
+B1, B2 and B5 need root (sshd test hosts, network namespaces), B6 root and
+libvirtd (a session daemon holds its domains); without them they are reported
+as skipped in the JSON ``skipped`` list, never silently dropped.
 """
 
 from __future__ import annotations
@@ -188,8 +189,22 @@ def run(
     step(("B3",), False, inventory)
     step(("B4",), False, audit)
     step(("B5",), True, switches)
-    step(("B6",), False, memory)
+    if "B6" in only and (no_lab := lab_unavailable()):
+        skipped.append({"id": "B6", "reason": no_lab})
+    else:
+        step(("B6",), False, memory)
     return rows, skipped
+
+
+def lab_unavailable() -> str | None:
+    """None if a session libvirtd (B6's backend) can run here, else why not."""
+    from ipsinfra.lab.libvirtd import LabUnavailable, check_requirements
+
+    try:
+        check_requirements()
+    except LabUnavailable as exc:
+        return str(exc)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,8 +6,15 @@ libvirt test-driver connection wrapped in :class:`bench.hyper.RpcConn`, which
 sleeps one RTT per libvirt RPC (list_vds: 2 + one XMLDesc per domain; the boot
 reader's node_facts: 2), and each window of reachability probes (§4.10; all of
 a window's connects are in flight at once) sleeps one RTT (the
-TCP handshake) before a real connect to a loopback listener. The sleeps stand
-in for the network and live only in the benchmark.
+TCP handshake) before a real connect to a loopback listener (its own process,
+as the VDS are other machines). The sleeps stand in for the network and live
+only in the benchmark. The test-driver connections live in this process's
+memory, so the audit's forked worker processes keep using their copies (see
+``HypervisorDriver.process_local``); remote connections would be opened anew.
+
+B6's domains live in a real session ``libvirtd`` (libvirt's test driver served
+over its UNIX socket, one connection per node), so the measured process holds
+only what the audit itself holds.
 """
 
 from __future__ import annotations
@@ -16,18 +23,25 @@ import contextlib
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.core import Row, median, row, timed
-from bench.hyper import RpcConn, filled_driver, node_file, node_model
+from bench.hyper import (
+    RpcConn,
+    filled_driver,
+    node_file,
+    node_file_with_domains,
+    node_model,
+    remote_test_node,
+    spec,
+)
 from ipsinfra.audit.run import run as audit_run
 from ipsinfra.audit.run import tcp_probe_many
 from ipsinfra.hypervisors import DriverPool, HypervisorDriver
@@ -38,33 +52,33 @@ from ipsinfra.models import Node, Site, Vds
 TODAY = dt.date(2026, 6, 1)
 
 
+_LISTENER = """
+import socket, sys
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(4096)
+print(srv.getsockname()[1], flush=True)
+while True:
+    conn, _ = srv.accept()
+    conn.close()
+"""
+
+
 @contextlib.contextmanager
 def loopback_listener() -> Iterator[str]:
-    """A TCP listener on 127.0.0.1 that accepts and closes everything: the probes' target."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4096)
-    stop = threading.Event()
+    """A TCP listener on 127.0.0.1 that accepts and closes everything: the probes' target.
 
-    def loop() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-                conn.close()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
+    Its own process, as the probed VDS are other machines: its accept loop must
+    not take CPU time (or the interpreter lock) from the audit being measured.
+    """
+    proc = subprocess.Popen([sys.executable, "-c", _LISTENER], stdout=subprocess.PIPE, text=True)
     try:
-        yield f"127.0.0.1:{srv.getsockname()[1]}"
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        yield f"127.0.0.1:{port}"
     finally:
-        stop.set()
-        thread.join(2)
-        srv.close()
+        proc.kill()
+        proc.wait()
 
 
 class Lab:
@@ -90,7 +104,7 @@ class Lab:
         )
         self.pool = DriverPool(self.nodes, drivers=self.drivers)
 
-    def audit(self, target: str, names: list[str] | None = None, max_workers: int | None = None) -> float:
+    def audit(self, target: str, names: list[str] | None = None, processes: int | None = None) -> float:
         rtt = self.rtt
 
         def prober(where: Sequence[str], timeout: float) -> dict[str, str | None]:
@@ -98,8 +112,8 @@ class Lab:
             return tcp_probe_many(where, timeout)
 
         kwargs: dict[str, Any] = {}
-        if max_workers is not None:
-            kwargs["max_workers"] = max_workers
+        if processes is not None:
+            kwargs["processes"] = processes
         report = audit_run(
             self.fleet,
             self.pool,
@@ -115,8 +129,15 @@ class Lab:
         return report.duration_s
 
 
+def _default_processes(nodes: int) -> int:
+    import importlib
+
+    module = importlib.import_module("ipsinfra.audit.run")  # ipsinfra.audit.run is also the function
+    return int(module._process_count(None, nodes, fix=False))
+
+
 def b4_rows(nodes: int, per_node: int, rtt_ms: float, reps: int, sample: int) -> list[Row]:
-    """audit.run (library default workers, and one worker per node) vs a sequential loop."""
+    """audit.run (library defaults: worker processes; and threads in one process) vs a sequential loop."""
     with tempfile.TemporaryDirectory(prefix="ipsb-b4-", dir="/var/tmp") as tmp, loopback_listener() as target:
         lab = Lab(nodes, per_node, rtt_ms, Path(tmp))
         names = list(lab.nodes)
@@ -124,14 +145,14 @@ def b4_rows(nodes: int, per_node: int, rtt_ms: float, reps: int, sample: int) ->
         seq_totals: list[float] = []
         per_node_times: list[float] = []
         default_runs: list[float] = []
-        wide_runs: list[float] = []
+        one_process_runs: list[float] = []
         for rep in range(reps):
             chosen = [names[(rep * sample + k) % len(names)] for k in range(min(sample, len(names)))]
             times = [timed(lambda n=n: lab.audit(target, [n])) for n in chosen]  # type: ignore[misc]
             per_node_times += times
             seq_totals.append(sum(times) * len(names) / len(chosen))
             default_runs.append(timed(lambda: lab.audit(target)))
-            wide_runs.append(timed(lambda: lab.audit(target, max_workers=len(names))))
+            one_process_runs.append(timed(lambda: lab.audit(target, processes=1)))
         ideal = max(per_node_times)
         extrapolated = len(chosen) < len(names)
         seq_note = (
@@ -147,8 +168,13 @@ def b4_rows(nodes: int, per_node: int, rtt_ms: float, reps: int, sample: int) ->
         )
         workload = f"audit {nodes} nodes x {per_node} VDS, {rtt_ms:g} ms RTT"
         rows = []
-        for label, runs in (("default", default_runs), (f"workers={len(names)}", wide_runs)):
-            workers = "library default max_workers" if label == "default" else f"max_workers={len(names)}"
+        shards = _default_processes(len(names))
+        for label, runs in (("default", default_runs), ("processes=1", one_process_runs)):
+            workers = (
+                f"library defaults ({shards} worker processes on {len(os.sched_getaffinity(0))} CPUs)"
+                if label == "default"
+                else "processes=1 (threads only)"
+            )
             r = row(
                 f"B4.sequential.{label}",
                 f"{workload}, audit.run {workers}",
@@ -181,58 +207,26 @@ def b4_rows(nodes: int, per_node: int, rtt_ms: float, reps: int, sample: int) ->
 
 # --- B6: memory ---------------------------------------------------------------------
 
-
-class _StubDom:
-    def __init__(self, index: int, render: Callable[[int], str], name: str) -> None:
-        self._i, self._render, self._name = index, render, name
-
-    def name(self) -> str:
-        return self._name
-
-    def XMLDesc(self, flags: int = 0) -> str:  # libvirt's name
-        return self._render(self._i)
+B6_FIRST_ORDER = 100000
 
 
-class _StubConn:
-    """A virConnect stand-in serving real test-driver domain XML, rendered per call.
-
-    Its own memory is a few bytes per domain, so the child's peak RSS is the
-    audit's, not a hypervisor's (libvirt's test driver would hold every domain
-    in the measured process).
-    """
-
-    def __init__(self, first: int, count: int, template: str, names: list[str]) -> None:
-        self._template = template
-        self._doms = [_StubDom(first + k, self._xml, names[k]) for k in range(count)]
-        self._names = names
-        self._first = first
-
-    def _xml(self, i: int) -> str:
-        k = i - self._first
-        return (
-            self._template.replace("@NAME@", self._names[k])
-            .replace("@UUID@", f"00000000-0000-4000-8000-{i:012d}")
-            .replace("@MAC@", f"52:54:00:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}")
-        )
-
-    def getAllDomainStats(self, stats: int, flags: int) -> list[tuple[_StubDom, dict[str, int]]]:
-        return [(d, {"state.state": 1, "state.reason": 1}) for d in self._doms]
-
-    def listAllDomains(self, flags: int = 0) -> list[_StubDom]:
-        return list(self._doms)
-
-    def getHostname(self) -> str:
-        return "stub"
-
-    def getInfo(self) -> list[Any]:
-        return ["x86_64", 65536, 8, 2400, 1, 1, 8, 1]
-
-    def close(self) -> int:
-        return 0
+def _b6_node_xml(directory: Path, n: int) -> Path:
+    return directory / f"kvm{n + 1:04d}.xml"
 
 
-def _vm_hwm_mb() -> tuple[float, float]:
-    status = Path("/proc/self/status").read_text()
+def b6_setup(directory: Path, total: int, per_node: int) -> int:
+    """Write ``total // per_node`` test-driver node files of ``per_node`` house domains each."""
+    count = max(1, total // per_node)
+    for n in range(count):
+        path = _b6_node_xml(directory, n)
+        node = node_model(f"kvm{n + 1:04d}", n + 1, path)
+        first = B6_FIRST_ORDER + n * per_node
+        node_file_with_domains(path, [spec(node, first + k, autostart=True) for k in range(per_node)])
+    return count
+
+
+def _vm_hwm_mb(pid: int | str = "self") -> tuple[float, float]:
+    status = Path(f"/proc/{pid}/status").read_text()
     values = {}
     for line in status.splitlines():
         key, _, rest = line.partition(":")
@@ -241,41 +235,113 @@ def _vm_hwm_mb() -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
-def b6_child(total: int, per_node: int) -> dict[str, Any]:
-    """Runs in a fresh process: build a fleet of ``total`` VDS, audit it, report RSS."""
-    from bench.hyper import spec
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (the audit's forked worker processes)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
-    with tempfile.TemporaryDirectory(prefix="ipsb-b6-", dir="/var/tmp") as tmp:
-        xml = node_file(Path(tmp))
-        probe_node = node_model("tmpl", 999, xml)
-        driver = LibvirtDriver(probe_node)
-        s = spec(probe_node, 77, autostart=True)
-        driver.define(s, start=True)
-        real = driver.ex_xml(s.name)
-        uuid = driver.ex_conn.lookupByName(s.name).UUIDString()
-        template = real.replace(s.name, "@NAME@").replace(uuid, "@UUID@").replace(s.nics[0].mac, "@MAC@")
-        driver.close()
-        nodes: dict[str, Node] = {}
-        drivers: dict[str, HypervisorDriver] = {}
-        records: dict[str, Vds] = {}
-        count = max(1, total // per_node)
-        for n in range(count):
-            node = node_model(f"kvm{n + 1:04d}", n + 1, xml)
-            first = 100000 + n * per_node
-            names = [spec(node, first + k, autostart=True).name for k in range(per_node)]
-            conn = _StubConn(first, per_node, template, names)
-            drv = LibvirtDriver(node, conn=conn)
-            nodes[node.name] = node
-            drivers[node.name] = drv
-            for v in drv.list_vds():
-                records[v.name] = v
-        fleet = Fleet(sites={"lab": Site(name="lab", dc="Lab DC")}, nodes=nodes, vds=records)
-        pool = DriverPool(nodes, drivers=drivers)
-        import gc
 
-        gc.collect()
-        rss_before, _ = _vm_hwm_mb()
-        started = time.perf_counter()
+def _memory_mb(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) of one process; PSS shares a page among the processes that map it."""
+    values = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in {"Rss", "Pss"}:
+            values[key] = int(rest.split()[0]) / 1024
+    return values["Rss"], values["Pss"]
+
+
+class TreeSampler:
+    """Samples this process plus its worker processes every ``interval`` s: the
+    peak of the summed PSS (what the audit really holds, shared pages counted
+    once) and of the summed RSS (an upper bound: a page shared after fork counts
+    in every process)."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.peak_pss = self.peak_rss = 0.0
+        self.max_workers = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self) -> None:
+        me = os.getpid()
+        rss = pss = 0.0
+        kids = _children(me)
+        for pid in [me, *kids]:
+            try:
+                r, p = _memory_mb(pid)
+            except (OSError, KeyError):
+                continue
+            rss, pss = rss + r, pss + p
+        self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+        self.max_workers = max(self.max_workers, len(kids))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> TreeSampler:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+def _reset_hwm() -> bool:
+    """Reset this process's VmHWM to its current RSS (Linux >= 4.0: ``5 > clear_refs``)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def b6_child(total: int, per_node: int, directory: Path, socket: Path) -> dict[str, Any]:
+    """Runs in a fresh process: connect to every node's libvirtd connection, audit, report RSS.
+
+    Each node is its own ``test+unix://`` connection to the daemon at ``socket``;
+    the daemon parses that node's file (from :func:`b6_setup`) when the connection
+    opens, so the domains live in the daemon, not here. The test driver's state
+    is per connection, hence autostart (not in its file format) is set over this
+    process's own connections before measuring.
+    """
+    import gc
+
+    started = time.perf_counter()
+    count = max(1, total // per_node)
+    nodes: dict[str, Node] = {}
+    drivers: dict[str, HypervisorDriver] = {}
+    records: dict[str, Vds] = {}
+    for n in range(count):
+        node = remote_test_node(f"kvm{n + 1:04d}", n + 1, _b6_node_xml(directory, n), socket)
+        drv = LibvirtDriver(node)  # opens node.uri: a real remote libvirt connection
+        for dom in drv.ex_conn.listAllDomains(0):
+            dom.setAutostart(1)
+        nodes[node.name] = node
+        drivers[node.name] = drv
+        for v in drv.list_vds():
+            records[v.name] = v
+    setup_s = time.perf_counter() - started
+    fleet = Fleet(sites={"lab": Site(name="lab", dc="Lab DC")}, nodes=nodes, vds=records)
+    pool = DriverPool(nodes, drivers=drivers)
+    gc.collect()
+    _, setup_hwm = _vm_hwm_mb()
+    reset = _reset_hwm()  # the peak measured below is the audit's (fleet and connections loaded)
+    rss_before, _ = _vm_hwm_mb()
+    started = time.perf_counter()
+    with TreeSampler() as tree:
         report = audit_run(
             fleet,
             pool,
@@ -285,37 +351,72 @@ def b6_child(total: int, per_node: int) -> dict[str, Any]:
             prober=lambda targets, timeout: dict.fromkeys(targets),
             probe_for=lambda observed, record: "127.0.0.1:22",
         )
-        elapsed = time.perf_counter() - started
-        _, hwm = _vm_hwm_mb()
-        return {
-            "vds": sum(n.vds_total for n in report.nodes),
-            "nodes": len(report.nodes),
-            "rss_before_mb": round(rss_before, 1),
-            "peak_rss_mb": round(hwm, 1),
-            "audit_s": round(elapsed, 3),
-            "findings": len(report.findings),
-        }
+    elapsed = time.perf_counter() - started
+    _, hwm = _vm_hwm_mb()
+    pool.close()
+    return {
+        "vds": sum(n.vds_total for n in report.nodes),
+        "nodes": len(report.nodes),
+        "reachable": sum(n.reachable for n in report.nodes),
+        "rss_before_mb": round(rss_before, 1),
+        "main_peak_rss_mb": round(hwm if reset else max(hwm, setup_hwm), 1),
+        # The audit forks worker processes on a fleet this big: the peak is the
+        # whole tree's. A forked child's RSS counts every page it still shares
+        # with the parent, so summed RSS counts the fleet once per process; the
+        # summed PSS splits a shared page among its sharers: what the tree holds.
+        "peak_rss_mb": round(max(hwm if reset else max(hwm, setup_hwm), tree.peak_pss), 1),
+        "tree_peak_pss_mb": round(tree.peak_pss, 1),
+        "tree_peak_rss_sum_mb": round(tree.peak_rss, 1),
+        "workers": tree.max_workers,
+        "setup_peak_rss_mb": round(setup_hwm, 1),
+        "hwm_reset": reset,
+        "setup_s": round(setup_s, 3),
+        "audit_s": round(elapsed, 3),
+        "findings": len(report.findings),
+    }
 
 
 def b6_rows(total: int, per_node: int, reps: int, limit_mb: float = 300.0) -> list[Row]:
+    """Peak RSS of a fresh process auditing ``total`` VDS held by a real session libvirtd."""
+    from ipsinfra.lab.libvirtd import LibvirtDaemon
+
     root = str(Path(__file__).resolve().parents[1])
     results = []
-    for _ in range(reps):
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench.b4_audit", "b6-child", str(total), str(per_node)],
-            capture_output=True,
-            text=True,
-            cwd=root,
-            env={**os.environ, "PYTHONPATH": root},
-            timeout=900,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"B6 child failed: {proc.stderr[-2000:]}")
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    daemon_peaks = []
+    with tempfile.TemporaryDirectory(prefix="ipsb-b6-", dir="/var/tmp") as tmp_name:
+        tmp = Path(tmp_name)
+        tmp.chmod(0o755)  # the daemon runs as nobody and reads the node files
+        files = tmp / "nodes"
+        files.mkdir(mode=0o755)
+        files.chmod(0o755)
+        b6_setup(files, total, per_node)
+        with LibvirtDaemon("b6lv", tmp / "lv", index=152) as daemon:
+            for _ in range(reps):
+                proc = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.b4_audit",
+                        "b6-child",
+                        str(total),
+                        str(per_node),
+                        str(files),
+                        str(daemon.socket_path),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    cwd=root,
+                    env={**os.environ, "PYTHONPATH": root},
+                    timeout=900,
+                    check=False,
+                )
+                if proc.returncode != 0:
+                    raise RuntimeError(f"B6 child failed: {proc.stderr[-2000:]}")
+                results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                daemon_peaks.append(round(_vm_hwm_mb(daemon.libvirtd_pid())[1], 1))
     before = [r["rss_before_mb"] for r in results]
     peak = [r["peak_rss_mb"] for r in results]
-    assert all(r["vds"] == results[0]["vds"] for r in results)
+    assert all(r["vds"] == results[0]["vds"] == r["reachable"] * per_node for r in results), results
     p = median(peak)
     return [
         Row(
@@ -334,19 +435,26 @@ def b6_rows(total: int, per_node: int, reps: int, limit_mb: float = 300.0) -> li
             passed=p < limit_mb,
             baseline_runs=before,
             ipsinfra_runs=peak,
-            baseline="RSS of the same process before the audit (fleet + drivers loaded)",
+            baseline="RSS of the same process before the audit (fleet + drivers + connections loaded)",
             notes=(
-                "VmHWM of a fresh subprocess; backend = a stub virConnect serving real test-driver "
-                "domain XML "
-                f"(its own memory is negligible); audit took {median([r['audit_s'] for r in results]):.2f} s"
+                "peak = max(VmHWM of a fresh subprocess, reset after set-up: "
+                f"{median([r['main_peak_rss_mb'] for r in results]):.0f} MB, and the summed PSS of it and "
+                f"its {max(r['workers'] for r in results)} audit worker processes, sampled every 20 ms; "
+                "their summed RSS, which counts the pages a child still shares with its parent once per "
+                f"process, peaked at {median([r['tree_peak_rss_sum_mb'] for r in results]):.0f} MB); "
+                "backend = one real session libvirtd serving libvirt's test driver over its UNIX socket, "
+                f"one test+unix:// connection per node ({results[0]['nodes']} connections, domains held "
+                f"by the daemon: libvirtd peak {max(daemon_peaks):.0f} MB, not counted); "
+                f"audit took {median([r['audit_s'] for r in results]):.2f} s"
             ),
-            extra={"children": results},
+            extra={"children": results, "daemon_peak_rss_mb": daemon_peaks},
         )
     ]
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "b6-child":
-        print(json.dumps(b6_child(int(sys.argv[2]), int(sys.argv[3]))))
+    if len(sys.argv) == 6 and sys.argv[1] == "b6-child":
+        total, per_node, directory, sock = sys.argv[2:]
+        print(json.dumps(b6_child(int(total), int(per_node), Path(directory), Path(sock))))
     else:
-        raise SystemExit("usage: python -m bench.b4_audit b6-child TOTAL PER_NODE")
+        raise SystemExit("usage: python -m bench.b4_audit b6-child TOTAL PER_NODE NODE_DIR DAEMON_SOCKET")

@@ -6,6 +6,10 @@ backend call (``name()`` excepted: libvirt answers it from the client-side
 object) and, with ``delay`` > 0, first sleeps ``delay`` seconds: the round trip
 a remote libvirtd (``qemu+ssh://``, ``qemu+tls://``) costs per RPC. The sleep is
 in the benchmark's stand-in for the network, never in ipsinfra's code.
+
+B6 has the same test driver served by a real session libvirtd instead
+(:func:`node_file_with_domains`, :func:`remote_test_node`): the domains then
+live in the daemon, not in the measured process.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import collections
 import ipaddress
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +129,28 @@ def filled_driver(node: Node, count: int, first_order: int, *, running_every: in
     for i in range(count):
         driver.define(spec(node, first_order + i, autostart=i % 2 == 0), start=i % running_every == 0)
     return driver
+
+
+def node_file_with_domains(path: Path, specs: Sequence[VdsSpec], cpus: int = 8) -> Path:
+    """A test-driver node file that also holds ``specs`` as house domains (running; no autostart).
+
+    The XML is what :meth:`LibvirtDriver.define` sends to the test driver
+    (``domxml.build_domain``, domain type ``test``); whoever opens the file
+    (``test:///path`` or, through a daemon, ``test+unix:///path?socket=...``)
+    gets a private copy of them, parsed on that side of the connection.
+    The test-driver file format has no autostart flag: set it over the connection.
+    """
+    domains = "".join(domxml.build_domain(s, domain_type="test", nic_backend="bridge") for s in specs)
+    text = NODE_XML.format(cpus=cpus, memory_kib=64 * 1024 * 1024)
+    path.write_text(text.replace("</node>", f"{domains}</node>"), encoding="utf-8")
+    path.chmod(0o644)
+    return path
+
+
+def remote_test_node(name: str, index: int, node_xml: Path, socket: Path, cpus: int = 8) -> Node:
+    """:func:`node_model`, but served by a libvirtd's test driver: ``test+unix:///<node_xml>?socket=<socket>``."""
+    node = node_model(name, index, node_xml, cpus)
+    return node.model_copy(update={"uri": f"test+unix://{node_xml.resolve()}?socket={socket}"})
 
 
 def naive_list(conn: Any, node: str) -> list[Vds]:

@@ -355,6 +355,10 @@ def audit_cmd(
     output: Annotated[Path | None, typer.Option(help="Also write the report to this file.")] = None,
     junit: Annotated[Path | None, typer.Option(help="Also write a JUnit XML file here.")] = None,
     recheck_delay: Annotated[float, typer.Option(help="Seconds before re-reading transitional VDS.")] = 5.0,
+    processes: Annotated[
+        int | None,
+        typer.Option(help="Worker processes (default: one per 25 nodes, <= 4 per CPU, <= 16; 1 with --fix)."),
+    ] = None,
     notify: Annotated[
         bool, typer.Option("--notify", help="§5.1: notify clients of nodes found down (once per outage).")
     ] = False,
@@ -383,6 +387,7 @@ def audit_cmd(
             dc_names=dc_names,
             reach=reach,
             recheck_delay=recheck_delay,
+            processes=processes,
             progress=_progress_line,
         )
         if notify:

@@ -51,5 +51,9 @@ def test_smoke_run_reports_every_benchmark(tmp_path: Path) -> None:
     # libvirt_listing=ssh: a real libvirtd listed in one SSH exec, not one libvirt RPC from the client.
     over_ssh = [r for r in b3 if r["id"].startswith("B3.libvirt-ssh-")]
     assert over_ssh and all(r["extra"]["libvirt_rpcs_ipsinfra"] == 0 for r in over_ssh)
+    # B6: the domains live in a real session libvirtd (one connection per node), not in the measured process.
+    b6 = [r for r in results if r["id"].startswith("B6")]
+    assert b6 and all("libvirtd" in r["notes"] and r["extra"]["daemon_peak_rss_mb"] for r in b6)
+    assert all(c["reachable"] == c["nodes"] > 1 for r in b6 for c in r["extra"]["children"])
     for prefix in IDS:  # the printed table, too
         assert f"\n{prefix}." in proc.stdout, prefix

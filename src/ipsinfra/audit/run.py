@@ -504,6 +504,7 @@ def run(
         raise InvalidInput(
             f"nodes: value {unknown[0]!r}: no such node (known: {', '.join(sorted(fleet.nodes))})"
         )
+    shards = _process_count(processes, len(names), fix=fix)
     auditor = _Auditor(
         fleet,
         pool,
@@ -520,7 +521,6 @@ def run(
         node_timeout=node_timeout,
         actor=actor,
     )
-    shards = _process_count(processes, len(names), fix=fix)
     report_one = progress or (lambda result: None)
     if shards > 1:
         results = _audit_in_processes(auditor, names, shards, max_workers, report_one)
