@@ -86,6 +86,12 @@ def is_vps_name(name: str) -> bool:
     return isinstance(name, str) and _HOUSE_RE.fullmatch(name) is not None
 
 
+def order_of(name: str) -> int | None:
+    """The order number of a house name, or None if ``name`` is not one (one match, no error)."""
+    m = _HOUSE_RE.fullmatch(name) if isinstance(name, str) else None
+    return int(m["order"]) if m is not None else None
+
+
 def _why_not_house(name: str) -> str:
     form = "expected VPS<order>(<a>.<b>), e.g. VPS1234(34.56)"
     if any(ch.isspace() for ch in name):

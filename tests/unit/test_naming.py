@@ -101,5 +101,14 @@ def test_parse_never_accepts_garbage(text: str) -> None:
     try:
         parsed = naming.parse_vps_name(text)
     except InvalidName:
+        assert naming.order_of(text) is None
         return
     assert str(parsed) == text  # only exact house forms parse
+    assert naming.order_of(text) == parsed.order
+
+
+@given(orders, ipv4)
+def test_order_of_agrees_with_parse(order: int, ip: str) -> None:
+    name = naming.vps_name(order, ip)
+    assert naming.order_of(name) == naming.parse_vps_name(name).order == order
+    assert naming.order_of(name + " ") is None and naming.order_of(naming.pve_safe_name(name)) is None

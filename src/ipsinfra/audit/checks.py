@@ -47,6 +47,11 @@ class VdsFacts(BaseModel):
     managed: bool = False
 
 
+# The default for a VDS with no facts, built once (frozen): the checks ask for
+# every VDS of every node (B4).
+NO_FACTS = VdsFacts()
+
+
 class NodeObservation(BaseModel):
     """Everything the checks need about one node, gathered beforehand."""
 
@@ -137,7 +142,7 @@ def check_not_running(obs: NodeObservation, today: dt.date) -> CheckOutcome:
     """§5.2: every VDS that should run runs; transitional states are re-read, not alarmed."""
     found: list[Finding] = []
     for vds in obs.vds:
-        facts = obs.facts.get(vds.name, VdsFacts())
+        facts = obs.facts.get(vds.name, NO_FACTS)
         if not should_run(vds, facts, today) or vds.state is VdsState.RUNNING:
             continue
         state: VdsState = vds.state
@@ -254,7 +259,7 @@ def check_blocked_autostart(obs: NodeObservation) -> CheckOutcome:
             rule="§7.2",
         )
         for vds in obs.vds
-        if obs.facts.get(vds.name, VdsFacts()).blocked and (vds.autostart or vds.state is VdsState.RUNNING)
+        if obs.facts.get(vds.name, NO_FACTS).blocked and (vds.autostart or vds.state is VdsState.RUNNING)
     ]
     return _outcome("blocked_autostart", obs.node.name, found)
 
@@ -263,7 +268,7 @@ def check_trials(obs: NodeObservation, today: dt.date) -> CheckOutcome:
     """§2.1: a trial past its end date."""
     found: list[Finding] = []
     for vds in obs.vds:
-        facts = obs.facts.get(vds.name, VdsFacts())
+        facts = obs.facts.get(vds.name, NO_FACTS)
         if facts.trial_end is None or facts.trial_end >= today or facts.cancelled:
             continue
         found.append(

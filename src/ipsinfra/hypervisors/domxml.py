@@ -235,7 +235,7 @@ def parse_domain(xml: str, *, node: str, state: VdsState, autostart: bool) -> Vd
             vnc_port = int(graphics.get("port", "-1"))
     os_el = top.get("os")
     os_type = os_el.find("type") if os_el is not None else None
-    order = naming.parse_vps_name(name).order if naming.is_vps_name(name) else None
+    order = naming.order_of(name)
     uuid_el = top.get("uuid")
     return Vds(
         name=name,

@@ -252,7 +252,7 @@ def parse_vm(status_row: Mapping[str, Any], config: Mapping[str, Any], node: str
     comment = _META_LINE.sub("", description).strip()
     return Vds(
         name=name,
-        order=naming.parse_vps_name(name).order if naming.is_vps_name(name) else None,
+        order=naming.order_of(name),
         node=node,
         vcpus=max(1, vcpus),
         cpuset=affinity,
