@@ -163,6 +163,10 @@ class DirectBootSpec(Frozen):
     cmdline: str = ""
 
 
+# What virsh on a node may be given as its URI (shell-quoted as well).
+LOCAL_URI_PATTERN = r"^[A-Za-z0-9+._:/?=&,@%-]+$"
+
+
 class Node(Frozen):
     """A hypervisor node."""
 
@@ -192,16 +196,18 @@ class Node(Frozen):
     ssh_user: str = "root"
     ssh_key_file: str | None = None
     ssh_known_hosts: str | None = None
-    libvirt_listing: Literal["rpc", "ssh"] = Field(
-        default="rpc",
+    libvirt_listing: Literal["auto", "rpc", "ssh"] = Field(
+        default="auto",
         description=(
             "libvirt: how list_vds reads the node. rpc: libvirt RPCs, 2 + one XMLDesc per domain; "
-            "ssh: one SSH exec running virsh on the node, whatever the domain count (B3)"
+            "ssh: one SSH exec running virsh on the node (ssh_* fields), whatever the domain count "
+            "(B3); auto: ssh the way a qemu+ssh:// URI's own SSH goes, rpc for other transports "
+            "or when that fails"
         ),
     )
     libvirt_local_uri: str = Field(
         default="qemu:///system",
-        pattern=r"^[A-Za-z0-9+._:/?=&,@%-]+$",
+        pattern=LOCAL_URI_PATTERN,
         description="libvirt: the URI virsh uses ON the node for libvirt_listing=ssh",
     )
     api_user: str | None = None

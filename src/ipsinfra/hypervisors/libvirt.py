@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +42,8 @@ from ipsinfra.errors import (
 from ipsinfra.hypervisors import domxml, nodeshell
 from ipsinfra.hypervisors.base import HypervisorDriver
 from ipsinfra.models import IPAddress, Node, NodeFacts, Vds, VdsSpec, VdsState
+
+log = logging.getLogger(__name__)
 
 
 def _quiet(_ctx: object, _err: object) -> None:
@@ -98,6 +101,12 @@ class LibvirtDriver(HypervisorDriver):
             with self._errors(f"open {node.uri}"):
                 conn = libvirt.open(node.uri)
         self._conn: Any = conn
+        # How list_vds reads the node: over SSH (one exec) or libvirt RPCs (see Node.libvirt_listing).
+        self._ssh_listing: tuple[nodeshell.SshTarget, str] | None = None
+        if node.libvirt_listing == "ssh":
+            self._ssh_listing = (nodeshell.SshTarget.of(node), node.libvirt_local_uri)
+        elif node.libvirt_listing == "auto":
+            self._ssh_listing = nodeshell.libvirt_ssh(node)
 
     # --- libvirt-only ---------------------------------------------------
     @property
@@ -208,9 +217,18 @@ class LibvirtDriver(HypervisorDriver):
     # --- reading --------------------------------------------------------
     def list_vds(self) -> list[Vds]:
         """Every domain on the node. Calls: 2 per node + one ``XMLDesc`` per domain (see module doc);
-        with ``node.libvirt_listing == "ssh"``, one SSH exec (:mod:`nodeshell`)."""
-        if self.node.libvirt_listing == "ssh":
-            return self._list_over_ssh()
+        over SSH (``node.libvirt_listing``: ``ssh``, or ``auto`` on a qemu+ssh URI), one SSH
+        exec (:mod:`nodeshell`)."""
+        if self._ssh_listing is not None:
+            try:
+                return self._list_over_ssh(self._ssh_listing)
+            except IpsinfraError as exc:
+                if self.node.libvirt_listing == "ssh":
+                    raise
+                # auto: libvirt's own SSH works (it is how we are connected); the
+                # listing script did not (no virsh, another URI on the node...).
+                log.warning("%s: listing over SSH failed, libvirt RPCs from now on: %s", self.node.name, exc)
+                self._ssh_listing = None
         with self._errors("list domains"):
             stats = self._conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE, 0)
             autostart = {
@@ -231,8 +249,8 @@ class LibvirtDriver(HypervisorDriver):
             )
         return sorted(result, key=lambda v: v.name)
 
-    def _list_over_ssh(self) -> list[Vds]:
-        listing = nodeshell.list_domains(self.node)
+    def _list_over_ssh(self, via: tuple[nodeshell.SshTarget, str]) -> list[Vds]:
+        listing = nodeshell.list_domains(self.node, via=via)
         result: list[Vds] = []
         for d in listing.domains:
             if d.xml is None or d.state is None:

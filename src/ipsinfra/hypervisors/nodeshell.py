@@ -16,11 +16,12 @@ import re
 import secrets
 import shlex
 import subprocess
+import urllib.parse
 from dataclasses import dataclass
 from xml.sax import saxutils
 
 from ipsinfra.errors import HypervisorApiError, NodeUnreachable, OperationTimeout
-from ipsinfra.models import Node
+from ipsinfra.models import LOCAL_URI_PATTERN, Node
 from ipsinfra.playbooks import control_path_dir
 
 SSH = "ssh"
@@ -28,6 +29,7 @@ SSH = "ssh"
 # below Linux's 128 KiB per-argument limit at this many domains per virsh.
 DOMAINS_PER_VIRSH = 300
 _NAME = re.compile(r"<name>([^<]*)</name>")
+LOCAL_URI = re.compile(LOCAL_URI_PATTERN)
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 
@@ -35,39 +37,107 @@ CONTROL_PERSIST_S = 60
 PERSIST = f"{CONTROL_PERSIST_S}s"
 
 
-def ssh_argv(node: Node, *, timeout: float) -> list[str]:
+@dataclass(frozen=True)
+class SshTarget:
+    """Where nodeshell's ssh goes. None leaves a value to ssh (``~/.ssh/config``)."""
+
+    node: str  # the node's name, for messages
+    host: str
+    port: int | None = None
+    user: str | None = None
+    key_file: str | None = None
+    known_hosts: str | None = None
+    command: str = SSH  # an ssh-compatible binary (libvirt's ``command=``)
+
+    @classmethod
+    def of(cls, node: Node) -> SshTarget:
+        """The node's own SSH fields (``ssh_host`` or the main IP, ``ssh_port``, ``ssh_user``...)."""
+        return cls(
+            node=node.name,
+            host=node.ssh_host or str(node.main_ip),
+            port=node.ssh_port,
+            user=node.ssh_user,
+            key_file=node.ssh_key_file,
+            known_hosts=node.ssh_known_hosts,
+        )
+
+
+SSH_TRANSPORTS = frozenset({"ssh", "libssh", "libssh2"})
+
+
+def libvirt_ssh(node: Node) -> tuple[SshTarget, str] | None:
+    """For a node whose libvirt URI goes over SSH (``qemu+ssh://user@host:port/system``):
+    the SSH that libvirt itself uses and the URI for virsh on the node.
+
+    The SSH is the URI's user, host and port, its ``keyfile`` and ``command`` (the
+    ssh binary; ``known_hosts`` only for the libssh transports, as libvirt reads
+    it), everything else left to ssh (``~/.ssh/config``). The on-node URI is the
+    ``name`` parameter, else the driver and path (``socket`` makes it ``+unix``);
+    an explicit ``libvirt_local_uri`` in the inventory wins. None for any other
+    transport, and where the URI turns host-key checking off (``no_verify``,
+    ``known_hosts_verify=ignore``): ipsinfra's own ssh never does.
+    """
+    parts = urllib.parse.urlsplit(node.uri)
+    driver, _, transport = parts.scheme.partition("+")
+    if transport not in SSH_TRANSPORTS or not parts.hostname:
+        return None
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    if query.get("no_verify", "0") not in ("", "0") or query.get("known_hosts_verify") == "ignore":
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    target = SshTarget(
+        node=node.name,
+        host=parts.hostname,
+        port=port,
+        user=urllib.parse.unquote(parts.username) if parts.username else None,
+        key_file=query.get("keyfile"),
+        known_hosts=query.get("known_hosts") if transport != "ssh" else None,
+        command=query.get("command") or SSH,
+    )
+    if "libvirt_local_uri" in node.model_fields_set:
+        local = node.libvirt_local_uri
+    elif query.get("name"):
+        local = query["name"]
+    elif query.get("socket"):
+        local = f"{driver}+unix://{parts.path}?socket={urllib.parse.quote(query['socket'], safe='/')}"
+    else:
+        local = f"{driver}://{parts.path}"
+    if not LOCAL_URI.fullmatch(local):
+        return None
+    return target, local
+
+
+def ssh_argv(node: Node | SshTarget, *, timeout: float) -> list[str]:
     """``ssh`` to the node as the inventory says (key, known_hosts, port), batch mode.
 
     One master connection per node is kept for :data:`CONTROL_PERSIST_S` s
     (OpenSSH ControlMaster, as Ansible does): the next exec skips the handshake.
     """
+    target = node if isinstance(node, SshTarget) else SshTarget.of(node)
     control = control_path_dir()  # the private per-user socket dir playbooks.run uses too
     mux = (
         ["-o", "ControlMaster=auto", "-o", f"ControlPath={control}/%C", "-o", f"ControlPersist={PERSIST}"]
         if control is not None
         else ["-o", "ControlMaster=no"]
     )
-    argv = [
-        SSH,
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        f"ConnectTimeout={max(1, int(timeout))}",
-        *mux,
-        "-p",
-        str(node.ssh_port),
-        "-l",
-        node.ssh_user,
-    ]
-    if node.ssh_key_file:
-        argv += ["-i", node.ssh_key_file, "-o", "IdentitiesOnly=yes"]
-    if node.ssh_known_hosts:
-        argv += ["-o", f"UserKnownHostsFile={node.ssh_known_hosts}", "-o", "StrictHostKeyChecking=yes"]
-    return [*argv, "--", node.ssh_host or str(node.main_ip)]
+    argv = [target.command, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, int(timeout))}", *mux]
+    if target.port is not None:
+        argv += ["-p", str(target.port)]
+    if target.user:
+        argv += ["-l", target.user]
+    if target.key_file:
+        argv += ["-i", target.key_file, "-o", "IdentitiesOnly=yes"]
+    if target.known_hosts:
+        argv += ["-o", f"UserKnownHostsFile={target.known_hosts}", "-o", "StrictHostKeyChecking=yes"]
+    return [*argv, "--", target.host]
 
 
-def run_script(node: Node, script: str, *, what: str, timeout: float = 60.0) -> str:
+def run_script(node: Node | SshTarget, script: str, *, what: str, timeout: float = 60.0) -> str:
     """Run ``script`` with ``sh -s`` on the node; its stdout. Errors name the node and ``what``."""
+    name = node.node if isinstance(node, SshTarget) else node.name
     try:
         done = subprocess.run(
             [*ssh_argv(node, timeout=timeout), "sh", "-s"],
@@ -77,16 +147,16 @@ def run_script(node: Node, script: str, *, what: str, timeout: float = 60.0) -> 
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise OperationTimeout(f"{what}: no answer over SSH within {timeout:g} s", node=node.name) from None
+        raise OperationTimeout(f"{what}: no answer over SSH within {timeout:g} s", node=name) from None
     except OSError as exc:
-        raise NodeUnreachable(f"{what}: cannot run ssh: {exc.strerror or exc}", node=node.name) from None
+        raise NodeUnreachable(f"{what}: cannot run ssh: {exc.strerror or exc}", node=name) from None
     err = done.stderr.decode(errors="replace").strip().splitlines()
     if done.returncode == 255:
-        raise NodeUnreachable(f"{what}: SSH failed: {err[-1] if err else 'exit 255'}", node=node.name)
+        raise NodeUnreachable(f"{what}: SSH failed: {err[-1] if err else 'exit 255'}", node=name)
     if done.returncode != 0:
         raise HypervisorApiError(
             f"{what}: the script on the node exited {done.returncode}: {err[-1] if err else 'no message'}",
-            node=node.name,
+            node=name,
         )
     return done.stdout.decode(errors="replace")
 
@@ -210,9 +280,16 @@ def parse_listing(text: str, marker: str) -> Listing:
     return Listing(autostart=autostart, domains=domains, via=via.group(1) if via else "unknown")
 
 
-def list_domains(node: Node, *, timeout: float = 60.0, python: bool = True) -> Listing:
-    """Every domain of a libvirt node in ONE SSH exec (libvirt-python or virsh on the node)."""
+def list_domains(
+    node: Node, *, timeout: float = 60.0, python: bool = True, via: tuple[SshTarget, str] | None = None
+) -> Listing:
+    """Every domain of a libvirt node in ONE SSH exec (libvirt-python or virsh on the node).
+
+    ``via``: the SSH target and on-node URI (:func:`libvirt_ssh`); default the
+    node's own SSH fields and ``libvirt_local_uri``.
+    """
+    target, uri = via or (SshTarget.of(node), node.libvirt_local_uri)
     marker = f"@@ipsinfra-{secrets.token_hex(8)}"
-    script = listing_script(node.libvirt_local_uri, marker, python=python)
-    text = run_script(node, script, what="list domains", timeout=timeout)
+    script = listing_script(uri, marker, python=python)
+    text = run_script(target, script, what="list domains", timeout=timeout)
     return parse_listing(text, marker)
