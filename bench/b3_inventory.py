@@ -200,7 +200,7 @@ def libvirt_ssh_rows(counts: list[int], reps: int, *, rtt_ms: float, warmup: boo
     """
     from bench.netlab import Forwarder, LatencyLink
     from ipsinfra.lab.libvirtd import LibvirtDaemon, check_requirements
-    from ipsinfra.lab.sshd import SshHostPool
+    from ipsinfra.lab.sshd import SshHostPool, pinned_ssh_command
 
     check_requirements()
     rows = []
@@ -221,14 +221,8 @@ def libvirt_ssh_rows(counts: list[int], reps: int, *, rtt_ms: float, warmup: boo
                     if line.startswith(f"[{host.host}]:{host.port} ")
                 )
             )
-            # The ssh both libvirt and ipsinfra run (the URI's command=): the test
-            # host's key pinned, as ~/.ssh/known_hosts pins a real node's.
-            ssh = tmp / "ssh-to-node"
-            ssh.write_text(
-                f"#!/bin/sh\nexec ssh -o UserKnownHostsFile={known} -o GlobalKnownHostsFile=/dev/null "
-                '-o StrictHostKeyChecking=yes "$@"\n'
-            )
-            ssh.chmod(0o755)
+            # The ssh both libvirt and ipsinfra run (the URI's command=).
+            ssh = pinned_ssh_command(tmp / "ssh-to-node", known)
             for n in counts:
                 with LibvirtDaemon(f"b3lv{n}", tmp / f"lv{n}", index=150) as daemon:
                     local = libvirt.open(daemon.uri)

@@ -47,6 +47,7 @@ from ipsinfra.audit.run import tcp_probe_many
 from ipsinfra.hypervisors import DriverPool, HypervisorDriver
 from ipsinfra.hypervisors.libvirt import LibvirtDriver
 from ipsinfra.inventory import Fleet
+from ipsinfra.lab.sshd import child_pids
 from ipsinfra.models import Node, Site, Vds
 
 TODAY = dt.date(2026, 6, 1)
@@ -235,19 +236,6 @@ def _vm_hwm_mb(pid: int | str = "self") -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
-def _children(pid: int) -> list[int]:
-    """Direct children of ``pid`` (the audit's forked worker processes)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # exited meanwhile
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def _memory_mb(pid: int) -> tuple[float, float]:
     """(RSS, PSS) of one process; PSS shares a page among the processes that map it."""
     values = {}
@@ -274,7 +262,7 @@ class TreeSampler:
     def _sample(self) -> None:
         me = os.getpid()
         rss = pss = 0.0
-        kids = _children(me)
+        kids = child_pids(me)  # the audit (b6_child's main thread) forks its workers
         for pid in [me, *kids]:
             try:
                 r, p = _memory_mb(pid)

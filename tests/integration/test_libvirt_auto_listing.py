@@ -21,7 +21,7 @@ from ipsinfra.errors import HypervisorApiError
 from ipsinfra.hypervisors import nodeshell
 from ipsinfra.hypervisors.libvirt import LibvirtDriver
 from ipsinfra.lab.libvirtd import LibvirtDaemon
-from ipsinfra.lab.sshd import SshHost, SshHostPool
+from ipsinfra.lab.sshd import SshHost, SshHostPool, pinned_ssh_command
 from ipsinfra.models import Node
 from tests.contract.base import spec_for
 from tests.contract.test_libvirt_daemon import LAB_PARENT, lab_node, wipe
@@ -33,16 +33,7 @@ pytestmark = [pytest.mark.qemu, pytest.mark.root, pytest.mark.ssh, pytest.mark.s
 class Remote:
     def __init__(self, daemon: LibvirtDaemon, host: SshHost, base: Path) -> None:
         self.daemon, self.host = daemon, host
-        # The ssh libvirt runs (command=): pinned to the test host's key, as
-        # ~/.ssh/known_hosts would pin a real node's.
-        self.ssh = base / "ssh-to-node"
-        self.ssh.write_text(
-            "#!/bin/sh\n"
-            f"exec ssh -o UserKnownHostsFile={host.known_hosts} -o GlobalKnownHostsFile=/dev/null "
-            '-o StrictHostKeyChecking=yes "$@"\n',
-            encoding="utf-8",
-        )
-        self.ssh.chmod(0o755)
+        self.ssh = pinned_ssh_command(base / "ssh-to-node", host.known_hosts)  # the URI's command=
         self.local = lab_node(daemon, "10.0.34.56")  # qemu+unix: the same daemon, no SSH
 
     def node(self, **kw: object) -> Node:

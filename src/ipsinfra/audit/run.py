@@ -406,7 +406,7 @@ def _audit_in_processes(
     shards = [list(names[i::processes]) for i in range(processes)]
     per_process = max(1, -(-max_workers // processes))
     workers: list[tuple[BaseProcess, list[str]]] = []
-    readers: dict[Connection, int] = {}
+    readers: set[Connection] = set()
     results: dict[str, NodeAudit] = {}
     failures: list[str] = []
     try:
@@ -420,7 +420,7 @@ def _audit_in_processes(
             )
             proc.start()
             writer.close()
-            readers[reader] = len(workers)
+            readers.add(reader)
             workers.append((proc, shard))
         while readers:
             for ready in multiprocessing.connection.wait(list(readers)):
@@ -428,7 +428,7 @@ def _audit_in_processes(
                 try:
                     message = ready.recv_bytes()
                 except EOFError:
-                    del readers[ready]
+                    readers.discard(ready)
                     ready.close()
                     continue
                 kind, body = message[:1], message[1:]

@@ -110,13 +110,17 @@ def libvirt_ssh(node: Node) -> tuple[SshTarget, str] | None:
     return target, local
 
 
+def _target(node: Node | SshTarget) -> SshTarget:
+    return node if isinstance(node, SshTarget) else SshTarget.of(node)
+
+
 def ssh_argv(node: Node | SshTarget, *, timeout: float) -> list[str]:
     """``ssh`` to the node as the inventory says (key, known_hosts, port), batch mode.
 
     One master connection per node is kept for :data:`CONTROL_PERSIST_S` s
     (OpenSSH ControlMaster, as Ansible does): the next exec skips the handshake.
     """
-    target = node if isinstance(node, SshTarget) else SshTarget.of(node)
+    target = _target(node)
     control = control_path_dir()  # the private per-user socket dir playbooks.run uses too
     mux = (
         ["-o", "ControlMaster=auto", "-o", f"ControlPath={control}/%C", "-o", f"ControlPersist={PERSIST}"]
@@ -137,10 +141,11 @@ def ssh_argv(node: Node | SshTarget, *, timeout: float) -> list[str]:
 
 def run_script(node: Node | SshTarget, script: str, *, what: str, timeout: float = 60.0) -> str:
     """Run ``script`` with ``sh -s`` on the node; its stdout. Errors name the node and ``what``."""
-    name = node.node if isinstance(node, SshTarget) else node.name
+    target = _target(node)
+    name = target.node
     try:
         done = subprocess.run(
-            [*ssh_argv(node, timeout=timeout), "sh", "-s"],
+            [*ssh_argv(target, timeout=timeout), "sh", "-s"],
             input=script.encode(),
             capture_output=True,
             timeout=timeout,

@@ -148,7 +148,7 @@ def _kill_all(procs: list[subprocess.Popen[bytes]]) -> None:
     """
     for proc in procs:
         if proc.poll() is None:
-            for pid in _children(proc.pid):
+            for pid in child_pids(proc.pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
     for proc in procs:
@@ -168,12 +168,30 @@ def _free_port(address: str) -> int:
         return port
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid``'s main thread forked (``/proc/<pid>/task/<pid>/children``)."""
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     except OSError:
         return []
     return [int(x) for x in text.split()]
+
+
+def pinned_ssh_command(path: Path, known_hosts: Path) -> Path:
+    """Write an ssh-compatible command at ``path`` that trusts only ``known_hosts``.
+
+    For a libvirt URI's ``command=``: libvirt's own ssh (and ipsinfra's, which
+    reads the same URI) then checks a test host's key as ``~/.ssh/known_hosts``
+    would check a real node's.
+    """
+    path.write_text(
+        "#!/bin/sh\n"
+        f"exec ssh -o UserKnownHostsFile={known_hosts} -o GlobalKnownHostsFile=/dev/null "
+        '-o StrictHostKeyChecking=yes "$@"\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o755)
+    return path
 
 
 def _log_tail(path: Path, lines: int = 15) -> str:
@@ -465,7 +483,7 @@ class SshHostPool:
         ns_pid = 0
         while True:
             if not ns_pid:
-                kids = _children(running.proc.pid)
+                kids = child_pids(running.proc.pid)
                 if kids:
                     ns_pid = kids[0]
             if running.proc.poll() is not None:
