@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import ipsinfra
-from bench.core import Row, interleave, median, row, timed
+from bench.core import Row, cpu_floor, cpu_seconds, interleave, median, row, timed
 from bench.netlab import Forwarder, LatencyLink
 from ipsinfra import playbooks
 from ipsinfra.lab.sshd import SshHostPool
@@ -169,8 +169,9 @@ def remote_cpu_s(pool: SshHostPool) -> float:
 
 def interleave_sides(
     sides: dict[str, Callable[[], object]], reps: int, pool: SshHostPool, *, warmup: bool
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Seconds of ``reps`` runs of each side, in turns (a, b, c, a, b, c, ...), and the hosts' CPU seconds.
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds of ``reps`` runs of each side, in turns (a, b, c, a, b, c, ...), the
+    hosts' CPU seconds and the controller's (ansible-playbook and its ssh clients).
 
     The test hosts share this machine's cores with the controller, so the
     hosts' CPU (Python started per task, or once per host with Mitogen) is
@@ -181,13 +182,15 @@ def interleave_sides(
             fn()
     runs: dict[str, list[float]] = {name: [] for name in sides}
     cpu: dict[str, list[float]] = {name: [] for name in sides}
+    controller: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(reps):
         for name, fn in sides.items():
-            before = remote_cpu_s(pool)
+            before, ours = remote_cpu_s(pool), cpu_seconds()
             runs[name].append(timed(fn))
+            controller[name].append(round(cpu_seconds() - ours, 2))
             time.sleep(0.3)  # the closed sessions' processes get reaped (and counted)
             cpu[name].append(round(remote_cpu_s(pool) - before, 2))
-    return runs, cpu
+    return runs, cpu, controller
 
 
 def b2_rows(
@@ -210,16 +213,30 @@ def b2_rows(
         }
         if mitogen:
             sides["mitogen"] = lambda: run_wrapper(playbook, inv, mitogen=True)
-        runs, host_cpu = interleave_sides(sides, reps, pool, warmup=warmup)
+        runs, host_cpu, ctl_cpu = interleave_sides(sides, reps, pool, warmup=warmup)
         how = "netem" if link.netem else "namespace proxy delay"
     tasks = "10 tasks" if playbook == "ten_tasks" else "1 task"
     where = f"{tasks} x {hosts} SSH hosts, {rtt_ms:g} ms RTT ({how})"
     baseline = "stock ansible.cfg (ansible-core defaults)"
-    extra = {
+    extra: dict[str, Any] = {
         "hosts_cpu_s_median": {name: median(values) for name, values in host_cpu.items()},
         "hosts_cpu_s": host_cpu,
+        "controller_cpu_s_median": {name: median(values) for name, values in ctl_cpu.items()},
+        "controller_cpu_s": ctl_cpu,
         "cpus": os.cpu_count(),
     }
+
+    def bound(side: str, limit: float) -> tuple[dict[str, float], str]:
+        """The side's CPU floor on this machine against the wall time the target allows."""
+        ctl, hosts = median(ctl_cpu[side]), median(host_cpu[side])
+        floor = cpu_floor(ctl + hosts, median(runs["stock"]) / limit)
+        return floor, (
+            f"CPU per run: controller {ctl:.1f} + hosts {hosts:.1f} CPU s needs >= "
+            f"{floor['cpu_floor_s']:.1f} s on {floor['cores']} cores; {limit:g}x allows "
+            f"{floor['target_wall_s']:.1f} s ({floor['floor_over_target']:.2f} x)"
+        )
+
+    shipped_floor, shipped_bound = bound("shipped", 4.0)
     rows = [
         row(
             "B2.ssh-settings",
@@ -230,15 +247,15 @@ def b2_rows(
             limit=4.0,
             baseline=baseline,
             notes="ipsinfra/data/ansible.cfg: pipelining, forks=50, ControlPersist, no -C; the test hosts "
-            f"share the {os.cpu_count()} cores: a Python started per task and host costs them "
-            f"{median(host_cpu['shipped']):.1f} CPU s per run (extra.hosts_cpu_s_median)"
+            f"share the {os.cpu_count()} cores (a Python started per task and host); {shipped_bound}"
             + (
                 "" if mitogen else "; mitogen not installed (pip install 'ipsinfra[mitogen]'): no mitogen row"
             ),
-            extra=extra,
+            extra={**extra, "bound": shipped_floor},
         )
     ]
     if mitogen:
+        mitogen_floor, mitogen_bound = bound("mitogen", 8.0)
         rows.append(
             row(
                 "B2.mitogen",
@@ -249,8 +266,8 @@ def b2_rows(
                 limit=8.0,
                 baseline=baseline,
                 notes="the shipped ansible.cfg plus Mitogen's mitogen_linear strategy (the mitogen extra): "
-                f"one Python per host, {median(host_cpu['mitogen']):.1f} CPU s on the hosts per run",
-                extra=extra,
+                f"one Python per host; {mitogen_bound}",
+                extra={**extra, "bound": mitogen_floor},
             )
         )
     return rows

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.core import Row, median, row, timed
+from bench.core import Row, cores, cpu_floor, median, row, timed_cpu
 from bench.hyper import (
     RpcConn,
     filled_driver,
@@ -145,16 +145,25 @@ def b4_rows(nodes: int, per_node: int, rtt_ms: float, reps: int, sample: int) ->
         lab.audit(target, names[:2])  # warm-up
         seq_totals: list[float] = []
         per_node_times: list[float] = []
-        default_runs: list[float] = []
-        one_process_runs: list[float] = []
+        per_node_cpu: list[float] = []
+        runs: dict[str, list[float]] = {"default": [], "processes=1": []}
+        cpu: dict[str, list[float]] = {"default": [], "processes=1": []}
         for rep in range(reps):
             chosen = [names[(rep * sample + k) % len(names)] for k in range(min(sample, len(names)))]
-            times = [timed(lambda n=n: lab.audit(target, [n])) for n in chosen]  # type: ignore[misc]
+            times = []
+            for n in chosen:
+                wall, used = timed_cpu(lambda n=n: lab.audit(target, [n]))  # type: ignore[misc]
+                times.append(wall)
+                per_node_cpu.append(used)
             per_node_times += times
             seq_totals.append(sum(times) * len(names) / len(chosen))
-            default_runs.append(timed(lambda: lab.audit(target)))
-            one_process_runs.append(timed(lambda: lab.audit(target, processes=1)))
+            for label, processes in (("default", None), ("processes=1", 1)):
+                wall, used = timed_cpu(lambda p=processes: lab.audit(target, processes=p))  # type: ignore[misc]
+                runs[label].append(wall)
+                cpu[label].append(used)
         ideal = max(per_node_times)
+        vds = len(names) * per_node
+        alone_us = median(per_node_cpu) / per_node * 1e6
         extrapolated = len(chosen) < len(names)
         seq_note = (
             f"sequential baseline = sum of {len(chosen)} nodes audited one at a time "
@@ -170,7 +179,14 @@ def b4_rows(nodes: int, per_node: int, rtt_ms: float, reps: int, sample: int) ->
         workload = f"audit {nodes} nodes x {per_node} VDS, {rtt_ms:g} ms RTT"
         rows = []
         shards = _default_processes(len(names))
-        for label, runs in (("default", default_runs), ("processes=1", one_process_runs)):
+        for label in ("default", "processes=1"):
+            used = median(cpu[label])
+            floor = cpu_floor(used, 1.5 * ideal)
+            bound = (
+                f"this run's own CPU: {used:.2f} CPU s ({used / vds * 1e6:.0f} us per VDS; "
+                f"{alone_us:.0f} us per VDS for a node audited alone) needs >= {floor['cpu_floor_s']:.2f} s "
+                f"on {cores()} cores = {floor['floor_over_target']:.2f} x what <= 1.5 x ideal allows"
+            )
             workers = (
                 f"library defaults ({shards} worker processes on {len(os.sched_getaffinity(0))} CPUs)"
                 if label == "default"
@@ -180,26 +196,27 @@ def b4_rows(nodes: int, per_node: int, rtt_ms: float, reps: int, sample: int) ->
                 f"B4.sequential.{label}",
                 f"{workload}, audit.run {workers}",
                 seq_totals,
-                runs,
+                runs[label],
                 kind="speedup",
                 limit=50.0,
                 baseline="sequential loop, one node at a time",
                 notes=f"{seq_note}; {model}",
-                extra={"sample_nodes": len(chosen), "extrapolated": extrapolated},
+                extra={"sample_nodes": len(chosen), "extrapolated": extrapolated, "cpu_s": cpu[label]},
             )
             rows.append(r)
             rows.append(
                 row(
                     f"B4.ideal.{label}",
                     f"{workload}, audit.run {workers} vs slowest single node alone",
-                    [ideal] * len(runs),
-                    runs,
+                    [ideal] * len(runs[label]),
+                    runs[label],
                     kind="overhead",
                     limit=1.5,
                     baseline="ideal bound: slowest node's own time",
                     target="<= 1.5 x ideal bound",
                     notes=f"ideal = max of {len(per_node_times)} single-node audits "
-                    f"(median single node {median(per_node_times):.3f} s)",
+                    f"(median single node {median(per_node_times):.3f} s); {bound}",
+                    extra={**floor, "cpu_s_runs": cpu[label], "cpu_us_per_vds_alone": round(alone_us)},
                 )
             )
         lab.pool.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
+import os
+import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -45,11 +47,46 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and of its children reaped so far."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def cores() -> int:
+    """CPUs this process may run on (what a CPU-bound run divides its CPU seconds by)."""
+    return len(os.sched_getaffinity(0))
+
+
+def cpu_floor(cpu_s: float, wall_limit: float) -> dict[str, float]:
+    """What a run's own CPU seconds imply on this machine: ``cpu_s`` cannot take less
+    than ``cpu_s / cores`` seconds, whatever the concurrency; against the wall time a
+    target allows (``wall_limit``) that says whether the target is reachable here."""
+    floor = cpu_s / cores()
+    return {
+        "cpu_s": round(cpu_s, 2),
+        "cores": cores(),
+        "cpu_floor_s": round(floor, 3),
+        "target_wall_s": round(wall_limit, 3),
+        "floor_over_target": round(floor / wall_limit, 2) if wall_limit > 0 else float("inf"),
+    }
+
+
 def timed(fn: Callable[[], object]) -> float:
     gc.collect()
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
+
+
+def timed_cpu(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process and its reaped children) of one call."""
+    gc.collect()
+    cpu = cpu_seconds()
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started, cpu_seconds() - cpu
 
 
 def interleave(
