@@ -55,5 +55,12 @@ def test_smoke_run_reports_every_benchmark(tmp_path: Path) -> None:
     b6 = [r for r in results if r["id"].startswith("B6")]
     assert b6 and all("libvirtd" in r["notes"] and r["extra"]["daemon_peak_rss_mb"] for r in b6)
     assert all(c["reachable"] == c["nodes"] > 1 for r in b6 for c in r["extra"]["children"])
+    # B2 and B4 say what their CPU implies on this machine: a floor measured, not assumed.
+    b2 = [r for r in results if r["id"].startswith("B2")]
+    assert all(r["extra"]["bound"]["cpu_floor_s"] > 0 for r in b2)
+    assert all(r["extra"]["controller_cpu_s_median"]["shipped"] > 0 for r in b2)
+    b4 = [r for r in results if r["id"].startswith("B4.ideal")]
+    assert b4 and all(r["extra"]["cpu_floor_s"] > 0 and r["extra"]["cores"] >= 1 for r in b4)
+    assert all("CPU s" in r["notes"] for r in b2 + b4)
     for prefix in IDS:  # the printed table, too
         assert f"\n{prefix}." in proc.stdout, prefix
