@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import ipsinfra
-from bench.core import Row, cpu_floor, cpu_seconds, interleave, median, row, timed
+from bench.core import Row, cores, cpu_floor, cpu_seconds, interleave, median, row, timed
 from bench.netlab import Forwarder, LatencyLink
 from ipsinfra import playbooks
 from ipsinfra.lab.sshd import SshHostPool
@@ -223,7 +223,7 @@ def b2_rows(
         "hosts_cpu_s": host_cpu,
         "controller_cpu_s_median": {name: median(values) for name, values in ctl_cpu.items()},
         "controller_cpu_s": ctl_cpu,
-        "cpus": os.cpu_count(),
+        "cpus": cores(),
     }
 
     def bound(side: str, limit: float) -> tuple[dict[str, float], str]:
@@ -247,7 +247,7 @@ def b2_rows(
             limit=4.0,
             baseline=baseline,
             notes="ipsinfra/data/ansible.cfg: pipelining, forks=50, ControlPersist, no -C; the test hosts "
-            f"share the {os.cpu_count()} cores (a Python started per task and host); {shipped_bound}"
+            f"share the {cores()} cores (a Python started per task and host); {shipped_bound}"
             + (
                 "" if mitogen else "; mitogen not installed (pip install 'ipsinfra[mitogen]'): no mitogen row"
             ),

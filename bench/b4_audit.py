@@ -185,10 +185,10 @@ def b4_rows(nodes: int, per_node: int, rtt_ms: float, reps: int, sample: int) ->
             bound = (
                 f"this run's own CPU: {used:.2f} CPU s ({used / vds * 1e6:.0f} us per VDS; "
                 f"{alone_us:.0f} us per VDS for a node audited alone) needs >= {floor['cpu_floor_s']:.2f} s "
-                f"on {cores()} cores = {floor['floor_over_target']:.2f} x what <= 1.5 x ideal allows"
+                f"on {floor['cores']} cores = {floor['floor_over_target']:.2f} x what <= 1.5 x ideal allows"
             )
             workers = (
-                f"library defaults ({shards} worker processes on {len(os.sched_getaffinity(0))} CPUs)"
+                f"library defaults ({shards} worker processes on {cores()} CPUs)"
                 if label == "default"
                 else "processes=1 (threads only)"
             )

@@ -63,10 +63,11 @@ def cpu_floor(cpu_s: float, wall_limit: float) -> dict[str, float]:
     """What a run's own CPU seconds imply on this machine: ``cpu_s`` cannot take less
     than ``cpu_s / cores`` seconds, whatever the concurrency; against the wall time a
     target allows (``wall_limit``) that says whether the target is reachable here."""
-    floor = cpu_s / cores()
+    n = cores()
+    floor = cpu_s / n
     return {
         "cpu_s": round(cpu_s, 2),
-        "cores": cores(),
+        "cores": n,
         "cpu_floor_s": round(floor, 3),
         "target_wall_s": round(wall_limit, 3),
         "floor_over_target": round(floor / wall_limit, 2) if wall_limit > 0 else float("inf"),
@@ -74,10 +75,8 @@ def cpu_floor(cpu_s: float, wall_limit: float) -> dict[str, float]:
 
 
 def timed(fn: Callable[[], object]) -> float:
-    gc.collect()
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
+    """Wall seconds of one call."""
+    return timed_cpu(fn)[0]
 
 
 def timed_cpu(fn: Callable[[], object]) -> tuple[float, float]:
