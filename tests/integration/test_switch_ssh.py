@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -315,3 +316,38 @@ def test_portmap_cli_check_write_and_set_descriptions(
     state.learn(DED1, "Gi0/6")
     moved = runner.invoke(app, ["--inventory", str(inv), "--check", "--timeout", "10"])
     assert moved.exit_code == 1 and "moved     ded1: sw1-msk1 Gi0/5 -> sw1-msk1 Gi0/6" in moved.output
+
+
+def test_what_netmiko_reads_from_the_lab_switch_is_the_catalyst_layout(
+    server: IosSwitchServer, state: IosSwitchState, shared_fixtures: Path
+) -> None:
+    """Over SSH each answer is the switch's text unchanged, with the captures' header lines.
+
+    The lines themselves are checked against real captures in
+    tests/unit/test_lab_switch_output.py; here: nothing is lost or added on the way.
+    """
+    ios = shared_fixtures / "ntc-templates-port-views" / "cisco_ios"
+    headers = {
+        "show interfaces status": (ios / "show_interfaces_status/cisco_ios_show_interfaces_status.raw"),
+        "show interfaces description": (
+            ios / "show_interfaces_description/cisco_ios_show_interfaces_description.raw"
+        ),
+        "show lldp neighbors detail": (
+            ios / "show_lldp_neighbors_detail/cisco_ios_show_lldp_neighbors_detail4.raw"
+        ),
+    }
+    expected = {
+        "show interfaces status": state.show_status(),
+        "show interfaces description": state.show_description(),
+        "show lldp neighbors detail": state.show_lldp(),
+        "show mac address-table": state.show_mac(),
+    }
+    with open_session(switch_of(server), credentials=CREDS, timeout=10) as session:
+        answers = {command: session.run(command) for command in expected}
+    for command, text in answers.items():
+        assert [line.rstrip() for line in text.strip("\n").splitlines()] == [
+            line.rstrip() for line in expected[command].strip("\n").splitlines()
+        ], command
+    for command, capture in headers.items():
+        assert answers[command].strip("\n").splitlines()[0] == capture.read_text().splitlines()[0], command
+    assert "Total entries displayed: 1" in answers["show lldp neighbors detail"]

@@ -6,7 +6,9 @@ own host key, password login) that netmiko's ``cisco_ios`` driver logs into. It
 speaks just enough IOS for the port map: ``terminal length/width``, ``show mac
 address-table``, ``show interfaces status|description``, ``show lldp neighbors
 detail``, ``configure terminal`` / ``interface X`` / ``description`` /
-``shutdown`` / ``no shutdown`` / ``end``. Its :class:`IosSwitchState` is plain
+``shutdown`` / ``no shutdown`` / ``end``, its answers printed line for line as
+a Catalyst on IOS 15 prints them (:mod:`ipsinfra.lab.ios_output`, checked
+against real captures). Its :class:`IosSwitchState` is plain
 data a test changes between polls (move a MAC, break the output)::
 
     state = IosSwitchState(hostname="sw1", ports=["Gi0/1", "Gi0/2"])
@@ -43,12 +45,24 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ipsinfra.lab.ios_output import (
+    DESCRIPTION_HEADER,
+    MAC_TABLE_HEAD,
+    STATUS_HEADER,
+    IosLldpNeighbor,
+    description_row,
+    dotted,
+    lldp_detail,
+    mac_row,
+    status_row,
+)
 from ipsinfra.lab.sshd import LabError, LabNeedsRoot
 from ipsinfra.models import normalize_mac
 
 __all__ = [
     "BridgeHost",
     "BridgeLab",
+    "IosLldpNeighbor",
     "IosPort",
     "IosSwitchServer",
     "IosSwitchState",
@@ -63,6 +77,7 @@ class IosPort:
     description: str = ""
     admin_up: bool = True
     vlan: int = 10
+    media_type: str = "10/100/1000BaseTX"
 
 
 @dataclass
@@ -76,7 +91,7 @@ class IosSwitchState:
     hostname: str = "sw1"
     ports: list[str] | dict[str, IosPort] = field(default_factory=list)
     macs: dict[str, tuple[str, int]] = field(default_factory=dict)
-    lldp: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    lldp: dict[str, IosLldpNeighbor] = field(default_factory=dict, repr=False)
     garbage: bool = False
     commands: list[str] = field(default_factory=list, repr=False)
 
@@ -102,10 +117,14 @@ class IosSwitchState:
         with self._lock:
             self.macs.pop(normalize_mac(mac), None)
 
-    def neighbor(self, port: str, name: str, capabilities: str = "B,R") -> None:
-        """An LLDP neighbour on ``port`` (``B,R``: a switch; ``""``: a server)."""
+    def neighbor(self, port: str, name: str, capabilities: str = "B,R", **tlvs: Any) -> IosLldpNeighbor:
+        """An LLDP neighbour on ``port`` (``B,R``: a switch; ``""``: a server).
+
+        ``tlvs`` are :class:`IosLldpNeighbor` fields (``chassis_id``, ``port_id``...).
+        """
         with self._lock:
-            self.lldp[port] = (name, capabilities)
+            self.lldp[port] = IosLldpNeighbor(name, capabilities, **tlvs)
+            return self.lldp[port]
 
     # -- output, in the shape real IOS prints it (ntc-templates parses these) --
 
@@ -119,62 +138,45 @@ class IosSwitchState:
             if self._mac_table is not None and self._mac_table[0] == self.macs:
                 return self._mac_table[1]
             rows = [
-                f"{vlan:>4}    {_dotted(mac)}    DYNAMIC     {port}"
+                mac_row(vlan, dotted(mac), "DYNAMIC", port)
                 for mac, (port, vlan) in sorted(self.macs.items(), key=lambda kv: (kv[1][1], kv[0]))
             ]
             text = (
-                "          Mac Address Table\n-------------------------------------------\n\n"
-                "Vlan    Mac Address       Type        Ports\n"
-                "----    -----------       --------    -----\n"
+                MAC_TABLE_HEAD
                 + "".join(r + "\n" for r in rows)
                 + f"Total Mac Addresses for this criterion: {len(rows)}\n"
             )
             self._mac_table = (dict(self.macs), text)
             return text
 
+    def _linked(self, port: IosPort) -> bool:
+        return port.admin_up and any(p == port.name for p, _ in self.macs.values())
+
     def show_status(self) -> str:
         with self._lock:
-            lines = ["Port      Name               Status       Vlan       Duplex  Speed Type"]
+            lines = [STATUS_HEADER]
             for p in self.port_states.values():
-                linked = any(port == p.name for port, _ in self.macs.values())
+                linked = self._linked(p)
                 status = "disabled" if not p.admin_up else ("connected" if linked else "notconnect")
+                duplex, speed = ("a-full", "a-1000") if linked else ("auto", "auto")
                 lines.append(
-                    f"{p.name:<9} {p.description[:18]:<18} {status:<12} {p.vlan:<10} "
-                    "a-full a-1000 10/100/1000BaseTX"
+                    status_row(p.name, p.description, status, str(p.vlan), duplex, speed, p.media_type)
                 )
             return "\n".join(lines) + "\n"
 
     def show_description(self) -> str:
         with self._lock:
-            lines = ["Interface                      Status         Protocol Description"]
+            lines = [DESCRIPTION_HEADER]
             for p in self.port_states.values():
-                linked = any(port == p.name for port, _ in self.macs.values())
-                status = "up" if p.admin_up else "admin down"
-                proto = "up" if p.admin_up and linked else "down"
-                lines.append(f"{p.name:<30} {status:<14} {proto:<8} {p.description}".rstrip())
+                status = ("up" if self._linked(p) else "down") if p.admin_up else "admin down"
+                lines.append(
+                    description_row(p.name, status, "up" if self._linked(p) else "down", p.description)
+                )
             return "\n".join(lines) + "\n"
 
     def show_lldp(self) -> str:
         with self._lock:
-            blocks = []
-            for port, (name, caps) in sorted(self.lldp.items()):
-                blocks.append(
-                    "------------------------------------------------\n"
-                    f"Local Intf: {port}\nChassis id: 0011.2233.4455\nPort id: Te1/0/1\n"
-                    f"Port Description: to {self.hostname}\nSystem Name: {name}\n\n"
-                    "System Description: \nlab\n\nTime remaining: 101 seconds\n"
-                    f"System Capabilities: {caps or 'S'}\n"
-                    f"Enabled Capabilities: {caps or 'not advertised'}\n"
-                    "Management Addresses:\n    IP: 127.0.0.1\n"
-                    "Auto Negotiation - not supported\nPhysical media capabilities - not advertised\n"
-                    "Media Attachment Unit type - not advertised\nVlan ID: - not advertised\n\n"
-                )
-            return "".join(blocks) + f"\nTotal entries displayed: {len(blocks)}\n"
-
-
-def _dotted(mac: str) -> str:
-    h = mac.replace(":", "")
-    return f"{h[0:4]}.{h[4:8]}.{h[8:12]}"
+            return lldp_detail(sorted(self.lldp.items()))
 
 
 INVALID = "% Invalid input detected at '^' marker.\n"

@@ -4,7 +4,10 @@ Two families:
 
 * vendor CLI text, parsed by ntc-templates (TextFSM) and normalised here, for
   every platform ntc-templates covers (cisco_ios, cisco_nxos, arista_eos,
-  hp_procurve, huawei_vrp, ...);
+  hp_procurve, huawei_vrp, ...); which commands per platform, tested on real
+  output, is listed in :mod:`ipsinfra.network.switches`. The vendors' words
+  for a port's state (NX-OS's cut ``notconnec``, Huawei's ``*down``, HP's
+  ``Enabled: No``...) are read here;
 * Linux-bridge switches (Cumulus/SONiC-style): ``bridge -j fdb show``,
   ``ip -j link`` and ``lldpcli -f json show neighbors``.
 
@@ -140,16 +143,68 @@ def parse_mac_table(platform: str, command: str, text: str) -> list[MacEntry]:
     return entries
 
 
+# Status words -> (admin_up, oper_up), lower case. "admin down" is a port shut
+# down in its configuration; err-disabled and the like are ports the switch
+# stopped itself (the configuration still says up: IOS's description table
+# prints them "down", not "admin down").
+_STATUS_WORDS: dict[str, tuple[bool | None, bool | None]] = {
+    **dict.fromkeys(("admin down", "administratively down", "disabled", "deleted"), (False, False)),
+    **dict.fromkeys(("up", "connected"), (True, True)),
+    **dict.fromkeys(
+        (
+            "down",
+            "notconnect",
+            "inactive",
+            "suspended",
+            "err-disabled",
+            "errdisabled",  # Arista
+            "lowerlayerdown",  # Arista's protocol column
+            "notpresent",
+            # NX-OS
+            "xcvrabsent",
+            "sfpabsent",
+            "noopermembers",
+            "channeldown",
+            "linkflaperrdisabled",
+            "suspnd",
+        ),
+        (True, False),
+    ),
+    "monitoring": (True, None),  # a SPAN destination: up in its configuration, link not shown
+}
+# NX-OS cuts its status column at 9 characters ("notconnec", "xcvrAbsen", "channelDo").
+_NXOS_STATUS_WIDTH = 9
+
+
 def _status(value: str) -> tuple[bool | None, bool | None]:
-    """(admin_up, oper_up) from a status word such as ``connected`` or ``admin down``."""
+    """(admin_up, oper_up) from a status word such as ``connected`` or ``admin down``.
+
+    Also Huawei's PHY column: ``*down`` is administratively down, ``^down``
+    (standby) and ``#down`` (loop detected) are down, and a suffix such as
+    ``(s)`` (spoofing) or ``(p)`` (port alarm) qualifies the state before it.
+    """
     v = re.sub(r"\s+", " ", value.strip().lower())
-    if v in {"admin down", "disabled", "administratively down", "err-disabled", "deleted"}:
+    v = re.sub(r"\([a-z]{1,2}\)$", "", v)
+    if v.startswith("*"):
         return False, False
-    if v in {"up", "connected"}:
-        return True, True
-    if v in {"down", "notconnect", "inactive", "suspended"}:
-        return True, False
+    v = v.lstrip("^#")
+    if v in _STATUS_WORDS:
+        return _STATUS_WORDS[v]
+    if len(v) == _NXOS_STATUS_WIDTH:
+        cut = [state for word, state in _STATUS_WORDS.items() if word.startswith(v)]
+        if len(set(cut)) == 1:
+            return cut[0]
     return None, None
+
+
+# What a switch prints in a text column that is empty: NX-OS "--", Arista's "-"
+# is text someone typed (it shows in its description table too).
+_EMPTY = {"--"}
+
+
+def _text(value: Any) -> str:
+    text = str(value or "").strip()
+    return "" if text in _EMPTY else text
 
 
 def interfaces_from_records(records: Iterable[Mapping[str, Any]]) -> list[Interface]:
@@ -157,6 +212,11 @@ def interfaces_from_records(records: Iterable[Mapping[str, Any]]) -> list[Interf
 
     ``description`` (or ``name`` in Cisco's status table) is the description;
     a later record for the same port fills what an earlier one left empty.
+    The state comes from ``status`` (Huawei: ``phy``; HP: ``enabled`` and
+    ``status``) and the ``protocol`` column where there is one.
+
+    >>> interfaces_from_records([{"port": "Eth1/1", "name": "--", "status": "notconnec", "vlan_id": "1"}])
+    [Interface(name='Eth1/1', description='', admin_up=True, oper_up=False, vlan='1')]
     """
     merged: dict[str, dict[str, Any]] = {}
     for record in records:
@@ -165,19 +225,21 @@ def interfaces_from_records(records: Iterable[Mapping[str, Any]]) -> list[Interf
             continue
         row = merged.setdefault(name, {"name": name})
         if "description" in record:  # the full text; Cisco's status table cuts "name" at 18
-            row["description"] = str(record["description"] or "").strip()
+            row["description"] = _text(record["description"])
         elif "description" not in row:
-            desc = str(_first(record, ("name", "desc")) or "").strip()
+            desc = _text(_first(record, ("name", "desc")))
             if desc:
                 row["description"] = desc
-        admin, oper = _status(str(record.get("status", "")))
+        admin, oper = _status(str(_first(record, ("status", "phy")) or ""))
+        if str(record.get("enabled", "")).strip().lower() == "no":  # HP: disabled in the configuration
+            admin, oper = False, False
         if "protocol" in record and admin is not False:
-            oper = str(record["protocol"]).strip().lower() == "up"
+            oper = _status(str(record["protocol"]))[1] is True
         if admin is not None:
             row["admin_up"] = admin
         if oper is not None:
             row["oper_up"] = oper
-        vlan = str(record.get("vlan_id", record.get("vlan", "")) or "").strip()
+        vlan = _text(record.get("vlan_id", record.get("vlan", "")))
         if vlan and "vlan" not in row:
             row["vlan"] = vlan
     return [Interface(**row) for row in merged.values()]
@@ -192,10 +254,13 @@ def parse_interfaces(platform: str, outputs: Mapping[str, str]) -> list[Interfac
 
 
 def _caps(value: Any) -> tuple[str, ...]:
+    """``"B,R"``, ``"B, R"``, ``"Router, Station Only"`` (commas) or ``"bridge router"`` (Huawei)."""
     if isinstance(value, list):
-        value = ",".join(str(v) for v in value)
-    text = str(value or "")
-    return tuple(c.strip() for c in re.split(r"[,\s]+", text) if c.strip())
+        items = [str(v) for v in value]
+    else:
+        text = str(value or "")
+        items = text.split(",") if "," in text else text.split()
+    return tuple(c.strip() for c in items if c.strip())
 
 
 def neighbors_from_records(records: Iterable[Mapping[str, Any]]) -> list[LldpNeighbor]:
@@ -219,9 +284,56 @@ def neighbors_from_records(records: Iterable[Mapping[str, Any]]) -> list[LldpNei
     return out
 
 
+_ARISTA_LLDP_RE = re.compile(
+    r"^Interface (?P<local>\S+) detected"
+    r"|^\s+(?P<neighbor>Neighbor) \S"
+    r"|^\s+- System Name: \"(?P<name>\S+)\""
+    r"|^\s+Enabled Capabilities\s*:\s*(?P<caps>.*?)\s*$",
+    re.MULTILINE,
+)
+
+
+def _arista_capabilities(records: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """Arista's records with the enabled capabilities ntc-templates' template leaves out.
+
+    Its ``show lldp neighbors detail`` template has no capabilities value, and
+    without them a switch upstream would not count as one. The text is read
+    again for them, neighbour by neighbour; they are added only when that reading
+    finds the same neighbours in the same order (the template keeps only those
+    with a system name), else the records are returned as they were.
+    """
+    found: list[dict[str, str]] = []
+    local = ""
+    for m in _ARISTA_LLDP_RE.finditer(text):
+        if m.group("local"):
+            local = m.group("local")
+        elif m.group("neighbor"):
+            found.append({"local": local, "name": "", "caps": ""})
+        elif found and m.group("name"):
+            found[-1]["name"] = m.group("name")
+        elif found and m.group("caps") is not None:
+            found[-1]["caps"] = m.group("caps")
+    named = [f for f in found if f["name"]]
+    pairs = [(f["local"], f["name"]) for f in named]
+    if pairs != [(r.get("local_interface"), r.get("neighbor_name")) for r in records]:
+        log.warning(
+            "arista_eos: LLDP capabilities not matched to %d records; uplinks known by MAC count only",
+            len(records),
+        )
+        return records
+    return [{**r, "capabilities": f["caps"].split(",")} for r, f in zip(records, named, strict=True)]
+
+
 def parse_lldp_neighbors(platform: str, command: str, text: str) -> list[LldpNeighbor]:
-    """Parse an LLDP neighbours command's output with ntc-templates."""
-    return neighbors_from_records(parse_ntc(platform, command, text))
+    """Parse an LLDP neighbours command's output with ntc-templates.
+
+    Records without a local port (some IOS captures print none) are dropped:
+    a neighbour on no known port says nothing about any port.
+    """
+    records = parse_ntc(platform, command, text)
+    if platform == "arista_eos":
+        records = _arista_capabilities(records, text)
+    return neighbors_from_records(records)
 
 
 # --- Linux bridge switches ----------------------------------------------------

@@ -11,6 +11,27 @@
 
 Vendor text is parsed in :mod:`ipsinfra.network.parsers`; this module only
 carries commands to the switch and back.
+
+What :func:`default_platforms` sends for ports and neighbours, each command's
+parsing tested on real captured output (ntc-templates' test data, in
+``../shared/fixtures/ntc-templates-port-views``; ``tests/unit/
+test_port_view_fixtures.py`` fails if a claim here has no capture or a capture
+no claim)::
+
+    platform       interfaces                                      LLDP
+    cisco_ios      show interfaces status, show interfaces description   show lldp neighbors detail
+    arista_eos     show interfaces status, show interfaces description   show lldp neighbors detail
+    cisco_nxos     show interface status, show interface description     show lldp neighbors detail
+    hp_procurve    show interfaces brief (state only, no names)          show lldp info remote-device
+    huawei_vrp     display interface description                         display lldp neighbor
+    juniper_junos  -                                                     show lldp neighbors
+    linux          ip -j link                                            lldpcli -f json show neighbors
+
+Neighbour capabilities (what marks an uplink besides its MAC count) come with
+cisco_ios, cisco_nxos, huawei_vrp and arista_eos (read from the text: its
+template drops them); hp_procurve's and juniper_junos's summary tables carry
+none. Every other platform is polled for its MAC table only (the commands
+proven in ``../shared/fixtures/ntc-templates-mac-tables``).
 """
 
 from __future__ import annotations
