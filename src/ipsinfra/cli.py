@@ -331,6 +331,8 @@ def migrate_cmd(
             out.print(f"unchanged: {result.plan.new_name} is on {result.plan.target} already", markup=False)
         elif result.ok:
             out.print(f"migrated and verified: {result.plan.new_name} on {result.plan.target}", markup=False)
+        for w in result.warnings:
+            out.print(f"WARNING: {w}", markup=False)
         for m in result.mismatches:
             out.print(f"MISMATCH: {m}", markup=False)
 

@@ -6,6 +6,13 @@ the CPU range follows the house rule (``1-40``) cut to the target's CPUs.
 and every per-node network parameter (bridge, gateway) come from the target
 node's inventory.
 
+Verification reads the target twice where the driver can tell them apart:
+as it runs (``get_vds``) and as its configuration says (``ex_configured``).
+A value written but in force only at the next cold start (on Proxmox the
+VNC address in ``args`` of a live-migrated VM: see
+:mod:`ipsinfra.hypervisors.proxmox`) is a warning on the result, not a
+mismatch; wrong in the configuration it is a mismatch.
+
 Safety: the source copy is released only after the target copy has been
 read back and matches the plan. If any step fails, the VDS still exists
 exactly once and runs where it ran.
@@ -16,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -130,8 +138,13 @@ def plan_migration(
     )
 
 
-def target_mismatches(plan: MigrationPlan, got: Vds) -> list[str]:
-    """Every planned parameter compared with what the target reports."""
+# Planned values a hypervisor may hold written but not yet in force on a running
+# VDS: Proxmox keeps ``args`` (the VNC address), ``affinity`` and ``cores`` as
+# pending until the next cold start (see ipsinfra.hypervisors.proxmox).
+COLD_START_FIELDS = frozenset({"vcpus", "cpuset", "vnc_listen"})
+
+
+def _checks(plan: MigrationPlan, got: Vds) -> list[tuple[str, object, object]]:
     checks: list[tuple[str, object, object]] = [
         ("name", plan.new_name, got.name),
         ("node", plan.target, got.node),
@@ -144,7 +157,72 @@ def target_mismatches(plan: MigrationPlan, got: Vds) -> list[str]:
     bridges = sorted({n.bridge for n in got.nics if n.bridge})
     if plan.kind is HypervisorKind.PROXMOX or bridges:
         checks.append(("bridge", [plan.bridge], bridges))
-    return [f"{field}: planned {a!r}, target has {b!r}" for field, a, b in checks if a != b]
+    return checks
+
+
+def target_mismatches(plan: MigrationPlan, got: Vds) -> list[str]:
+    """Every planned parameter compared with what the target reports."""
+    return [f"{field}: planned {a!r}, target has {b!r}" for field, a, b in _checks(plan, got) if a != b]
+
+
+def _cold_start_warning(plan: MigrationPlan, field: str, planned: object, running: object) -> str:
+    if field == "vnc_listen":
+        return (
+            f"VNC address {planned} takes effect at the next cold start of {plan.new_name} "
+            f"(written to its configuration; the running QEMU keeps listening on {running} "
+            "until the hypervisor stops and starts it)"
+        )
+    return (
+        f"{field} {planned!r} takes effect at the next cold start of {plan.new_name} "
+        f"(written to its configuration; running with {running!r})"
+    )
+
+
+def verify_target(
+    plan: MigrationPlan, got: Vds, configured: Vds | None = None
+) -> tuple[list[str], list[str]]:
+    """``(mismatches, warnings)`` of the target copy against the plan.
+
+    ``got`` is the VDS as it runs; ``configured`` as its configuration says
+    (what the next cold start uses), None where the two cannot differ. A
+    :data:`COLD_START_FIELDS` value that is written but not yet in force is a
+    warning saying when it will be; wrong in the configuration it is a
+    mismatch whatever runs now.
+    """
+    now = {f: (a, b) for f, a, b in _checks(plan, got) if a != b}
+    later = {f: (a, b) for f, a, b in _checks(plan, configured) if a != b} if configured is not None else now
+    mismatches: list[str] = []
+    warnings: list[str] = []
+    for field in [f for f, _a, _b in _checks(plan, got) if f in now or f in later]:
+        if field not in later:
+            planned, running = now[field]
+            if field in COLD_START_FIELDS:
+                warnings.append(_cold_start_warning(plan, field, planned, running))
+            else:
+                mismatches.append(f"{field}: planned {planned!r}, target has {running!r}")
+        elif field not in now:
+            # Right now, wrong at the next start: the configuration is what lasts.
+            planned, written = later[field]
+            mismatches.append(
+                f"{field}: planned {planned!r}, the target's configuration for the next start has {written!r}"
+            )
+        else:
+            planned, running = now[field]
+            text = f"{field}: planned {planned!r}, target has {running!r}"
+            if later[field][1] != running:
+                text += f" (and its configuration for the next start has {later[field][1]!r})"
+            mismatches.append(text)
+    return mismatches, warnings
+
+
+@runtime_checkable
+class _ConfiguredView(Protocol):
+    def ex_configured(self, name: str) -> Vds: ...
+
+
+def _configured(driver: HypervisorDriver, name: str) -> Vds | None:
+    """The VDS as its configuration says (None where the driver has no separate view)."""
+    return driver.ex_configured(name) if isinstance(driver, _ConfiguredView) else None
 
 
 class MigrationResult(BaseModel):
@@ -155,6 +233,10 @@ class MigrationResult(BaseModel):
     checked_only: bool = False
     vds: Vds | None = None
     mismatches: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="true and not failures, e.g. a value in force at the next cold start",
+    )
 
     @property
     def ok(self) -> bool:
@@ -255,7 +337,8 @@ def _converged(
     plan = plan_migration(
         as_source, fleet.nodes[record.node], fleet.nodes[target], live=live, cpuset_rule=cpuset_rule
     )
-    return MigrationResult(plan=plan, changed=False, vds=got, mismatches=target_mismatches(plan, got))
+    mismatches, warnings = verify_target(plan, got, _configured(pool.get(target), done_name))
+    return MigrationResult(plan=plan, changed=False, vds=got, mismatches=mismatches, warnings=warnings)
 
 
 def _apply(
@@ -284,6 +367,9 @@ def _apply(
             node=plan.target,
         )
         got = with_deadline("verify", step_timeout, lambda: dst.get_vds(plan.new_name), node=plan.target)
+        written = with_deadline(
+            "verify configuration", step_timeout, lambda: _configured(dst, plan.new_name), node=plan.target
+        )
     except IpsinfraError as exc:
         restored = _restore_single_copy(plan, pool)
         if journal is not None:
@@ -296,7 +382,7 @@ def _apply(
                 actor=actor,
             )
         raise
-    mismatches = target_mismatches(plan, got)
+    mismatches, warnings = verify_target(plan, got, written)
     source_left = _still_on(src, plan.name)
     if source_left and not mismatches:
         # Verified: now, and only now, release the source copy.
@@ -312,10 +398,10 @@ def _apply(
             result="ok" if not mismatches else "failed",
             before=_summary(before),
             after=_summary(got),
-            detail="; ".join(mismatches),
+            detail="; ".join(mismatches + warnings),
             actor=actor,
         )
-    return MigrationResult(plan=plan, changed=True, vds=got, mismatches=mismatches)
+    return MigrationResult(plan=plan, changed=True, vds=got, mismatches=mismatches, warnings=warnings)
 
 
 def _finish(
@@ -332,7 +418,7 @@ def _finish(
     with_deadline("rename", step_timeout, lambda: dst.rename(plan.name, plan.new_name), node=plan.target)
     with_deadline("configure target", step_timeout, lambda: _configure_target(plan, dst), node=plan.target)
     got = dst.get_vds(plan.new_name)
-    mismatches = target_mismatches(plan, got)
+    mismatches, warnings = verify_target(plan, got, _configured(dst, plan.new_name))
     if journal is not None:
         journal.record(
             "vds.migrate",
@@ -340,14 +426,16 @@ def _finish(
             result="ok" if not mismatches else "failed",
             before=_summary(before),
             after=_summary(got),
-            detail="finished an interrupted migration on the target; " + "; ".join(mismatches),
+            detail="finished an interrupted migration on the target; " + "; ".join(mismatches + warnings),
             actor=actor,
         )
-    return MigrationResult(plan=plan, changed=True, vds=got, mismatches=mismatches)
+    return MigrationResult(plan=plan, changed=True, vds=got, mismatches=mismatches, warnings=warnings)
 
 
 def _configure_target(plan: MigrationPlan, dst: HypervisorDriver) -> None:
-    got = dst.get_vds(plan.new_name)
+    # Compared with the configuration (what is written), so a value already
+    # written but in force only at the next cold start is not written again.
+    got = _configured(dst, plan.new_name) or dst.get_vds(plan.new_name)
     if (got.vcpus, got.cpuset) != (plan.vcpus, plan.cpuset):
         dst.set_vcpus(plan.new_name, plan.vcpus, cpuset=plan.cpuset)
     if str(got.vnc_listen) != str(plan.vnc_listen):

@@ -84,3 +84,37 @@ def test_target_mismatches() -> None:
     found = target_mismatches(plan, bad)
     assert any(m.startswith("vcpus: planned 3") for m in found)
     assert any(m.startswith("autostart: planned True") for m in found)
+
+
+def test_verify_target_tells_written_from_in_force() -> None:
+    from ipsinfra.migrate import verify_target
+
+    plan = plan_migration(running(), KVM1, KVM2)
+    configured = vds(
+        plan.new_name,
+        "kvm2",
+        vcpus=3,
+        cpuset="1-3",
+        vnc_listen="10.9.9.9",
+        autostart=True,
+        state=VdsState.RUNNING,
+        nics=[Nic(mac="52:54:00:00:04:d2", bridge="vmbr7")],
+    )
+    runs = configured.model_copy(update={"vnc_listen": "127.0.0.1"})
+    # Written, in force at the next cold start: a warning, not a mismatch.
+    mismatches, warnings = verify_target(plan, runs, configured)
+    assert mismatches == []
+    assert warnings and warnings[0].startswith(
+        f"VNC address 10.9.9.9 takes effect at the next cold start of {plan.new_name}"
+    )
+    # Without a configuration view the two cannot be told apart: a mismatch.
+    assert verify_target(plan, runs, None)[0] == ["vnc_listen: planned '10.9.9.9', target has '127.0.0.1'"]
+    # In force now but the configuration says otherwise: the next start would lose it.
+    mismatches, warnings = verify_target(plan, configured, runs)
+    assert warnings == [] and mismatches == [
+        "vnc_listen: planned '10.9.9.9', the target's configuration for the next start has '127.0.0.1'"
+    ]
+    # Fields that are never pending stay mismatches.
+    assert verify_target(plan, runs.model_copy(update={"autostart": False}), configured)[0] == [
+        "autostart: planned True, target has False"
+    ]

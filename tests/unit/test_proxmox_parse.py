@@ -106,3 +106,20 @@ def test_small_parsers() -> None:
     assert parse_disk("scsi1", "ceph:vm-1-disk-0,size=512M") == Disk(name="scsi1", size_gib=1, storage="ceph")
     assert parse_disk("scsi2", "local:vm-1-disk-2.qcow2,size=2T").size_gib == 2048  # type: ignore[union-attr]
     assert parse_disk("ide2", "local-lvm:vm-1-cloudinit,media=cdrom") is None
+
+
+def test_split_pending_current_and_next_start() -> None:
+    from ipsinfra.hypervisors.proxmox import split_pending
+
+    # GET /nodes/pve1/qemu/100/pending while args and cores wait for a cold start.
+    items: list[dict[str, Any]] = [
+        {"key": "args", "value": "-vnc 127.0.0.21:100", "pending": "-vnc 127.0.0.22:100"},
+        {"key": "cores", "value": "2", "pending": "3"},
+        {"key": "affinity", "value": "0-1", "delete": 1},
+        {"key": "onboot", "value": "1"},
+        {"key": "tags", "pending": "new"},
+    ]
+    current, configured = split_pending(items)
+    assert current == {"args": "-vnc 127.0.0.21:100", "cores": "2", "affinity": "0-1", "onboot": "1"}
+    assert configured == {"args": "-vnc 127.0.0.22:100", "cores": "3", "onboot": "1", "tags": "new"}
+    assert str(parse_vnc(configured["args"])[0]) == "127.0.0.22"

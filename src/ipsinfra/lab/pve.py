@@ -5,17 +5,22 @@ only subclassed here, never copied. The subclass closes the gaps that matter
 to ipsinfra, each the way the real PVE 9 API behaves:
 
 * ``POST /nodes/{node}/qemu/{vmid}/migrate`` really moves the VM to the target
-  node in a ``qmigrate`` task; a running VM stays running (needs ``online=1``).
-* ``GET .../qemu/{vmid}/config`` answers typed: integer and boolean options as
-  JSON numbers (``memory`` stays a string: it is a property string in PVE 9).
+  node in a ``qmigrate`` task; a running VM stays running (needs ``online=1``)
+  and, as on PVE, its pending changes move with it still pending.
+* ``GET .../qemu/{vmid}/config`` answers as PVE does: pending values applied
+  unless ``current=1``; typed: integer and boolean options as JSON numbers
+  (``memory`` stays a string: it is a property string in PVE 9).
 * ``cipassword`` is masked as ``**********`` in config answers and as ``***``
   in the fake's own request log.
 * ``GET /nodes/{node}/status`` reports a per-node CPU count and an uptime a
   test can set (:meth:`FakePveHandle.set_uptime`, :meth:`FakePveHandle.reboot`).
-* ``GET /cluster/nextid`` hands out the lowest free vmid.
-* ``POST /nodes/{node}/execute`` (PVE's batch endpoint, root@pam only) answers
-  ``GET qemu/<vmid>/config`` commands, so a listing can read every config in
-  one request as it can on a real node.
+* ``POST /nodes/{node}/execute`` (PVE's batch endpoint, root only) answers
+  ``GET qemu/<vmid>/config`` commands (with their ``args``), so a listing can
+  read every config in one request as it can on a real node.
+
+Every route added here is one PVE's API schema documents (fakepve ships it,
+``fakepve/data/pve-api.json.gz``) and reads only the parameters the schema
+lists for it; ``tests/unit/test_pve_routes_schema.py`` checks that.
 
 >>> with start_fake_pve({"pve1": 8, "pve2": 8}) as lab:   # doctest: +SKIP
 ...     lab.uri, lab.cafile, lab.token_id
@@ -47,6 +52,8 @@ MiB = 1024 * 1024
 START_TIMEOUT = 30.0
 _CIPASSWORD_FORM = re.compile(rb"(?<![^&])(cipassword=)[^&]*")
 _CONFIG_SCHEMA_PATH = "/nodes/{node}/qemu/{vmid}/config"
+# pve-manager PVE/API2/Nodes.pm $verify_command_item_desc: the keys of one /execute command.
+COMMAND_ITEM_KEYS = frozenset({"path", "method", "args"})
 
 
 class LabUnavailable(IpsinfraError, RuntimeError):
@@ -68,6 +75,18 @@ def _truthy(value: Any) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _command_item(cmd: Any) -> bool:
+    """One item of pve-manager's ``pve-command-batch`` (``$verify_command_item_desc``):
+    ``path`` (string), ``method`` (GET|POST|PUT|DELETE), ``args`` (object, optional)."""
+    return (
+        isinstance(cmd, dict)
+        and isinstance(cmd.get("path"), str)
+        and cmd.get("method") in {"GET", "POST", "PUT", "DELETE"}
+        and isinstance(cmd.get("args", {}), dict)
+        and set(cmd) <= COMMAND_ITEM_KEYS
+    )
+
+
 _LAB_CLASS: type[Any] | None = None
 
 
@@ -83,11 +102,12 @@ def _build_lab_class() -> type[Any]:
     fakepve = _fakepve()
     from aiohttp import web
     from fakepve import schema as pve_schema
-    from fakepve.model import PveError
+    from fakepve.model import PveError, TaskError
 
     config_props: dict[str, Any] = pve_schema.load().paths[_CONFIG_SCHEMA_PATH]["PUT"]["parameters"][
         "properties"
     ]
+    config_get_params: dict[str, Any] = pve_schema.load().paths[_CONFIG_SCHEMA_PATH]["GET"]["parameters"]
 
     def prop_type(key: str) -> str | None:
         spec = config_props.get(key) or config_props.get(re.sub(r"\d+$", "[n]", key))
@@ -108,10 +128,22 @@ def _build_lab_class() -> type[Any]:
             self.migrate_secs = 2.0
 
         # ------------------------------------------------------- helpers
-        def config_view(self, vm: Any) -> dict[str, Any]:
-            """The config as real PVE answers it: typed, cipassword masked, with its digest."""
+        def config_view(self, vm: Any, *, current: bool = False) -> dict[str, Any]:
+            """The config as real PVE answers it: typed, cipassword masked, with its digest.
+
+            Pending values are applied unless ``current`` (pve-guest-common
+            ``PVE/AbstractConfig.pm`` ``load_current_config``: pending values
+            replace current ones, pending deletes remove them).
+            """
+            merged = dict(vm.config)
+            if not current:
+                for key, value in vm.pending.items():
+                    if value is None:
+                        merged.pop(key, None)
+                    else:
+                        merged[key] = value
             cfg: dict[str, Any] = {}
-            for key, value in vm.config.items():
+            for key, value in merged.items():
                 kind = prop_type(key)
                 if kind in {"integer", "boolean"} and re.fullmatch(r"-?\d+", str(value)):
                     cfg[key] = int(value)
@@ -142,8 +174,11 @@ def _build_lab_class() -> type[Any]:
 
         # -------------------------------------------------- overridden
         async def _config_get(self, request: Any) -> Any:
+            # qemu-server PVE/API2/Qemu.pm, vm_config: pending values unless current=1.
+            values = self._verify(request, dict(request.query))
             vm = self._vm(request, "VM.Audit")
-            return web.json_response({"data": self.config_view(vm)})
+            current = _truthy(values.get("current", 0))
+            return web.json_response({"data": self.config_view(vm, current=current)})
 
         def _record(self, request: Any, body: bytes) -> None:
             if request.content_type == "application/json" and b"cipassword" in body:
@@ -159,15 +194,29 @@ def _build_lab_class() -> type[Any]:
             super()._record(request, body)
 
         # ------------------------------------------------------ routes
+        # Each route below is in PVE's API schema with this method, and its
+        # handler reads only parameters the schema lists for it (checked by
+        # tests/unit/test_pve_routes_schema.py). fakepve's own /cluster/nextid
+        # already hands out the lowest free vmid (PVE::Cluster nextid), so it
+        # is not overridden here.
         def _routes_ipsinfra(self) -> list[tuple[str, str, Callable[..., Any]]]:
             return [
                 ("POST", "/nodes/{node}/qemu/{vmid}/migrate", self._ips_migrate),
                 ("GET", "/nodes/{node}/status", self._ips_node_status),
-                ("GET", "/cluster/nextid", self._ips_nextid),
                 ("POST", "/nodes/{node}/execute", self._ips_execute),
             ]
 
         async def _ips_migrate(self, v: Mapping[str, Any], user: str) -> Any:
+            """qemu-server ``PVE/API2/Qemu.pm`` ``migrate_vm`` + ``PVE/QemuMigrate.pm``.
+
+            The checks and messages are ``migrate_vm``'s: ``target is local node.``,
+            ``PVE::Cluster::check_node_exists`` (``no such cluster node``), ``can't
+            migrate running VM without --online``. The config file moves to the
+            target with its pending section: a live migration starts the target
+            QEMU with ``--stateuri``, and ``vm_start_nolock`` applies pending
+            changes only without one, so they stay pending (fakepve's move keeps
+            ``vm.pending`` as it is).
+            """
             node, vmid, target = v["node"], int(v["vmid"]), str(v["target"])
             vm = self.find(node, vmid)
             self.need_quorum()
@@ -175,14 +224,21 @@ def _build_lab_class() -> type[Any]:
                 raise PveError(400, "Parameter verification failed.", {"target": "target is local node."})
             if target not in self.nodes:
                 raise PveError(500, f"no such cluster node '{target}'")
-            if not self.nodes[target].get("online", True):
-                raise PveError(500, f"target node '{target}' is not online")
             if vm.status == "running" and not _truthy(v.get("online", 0)):
                 raise PveError(500, "can't migrate running VM without --online")
             self._check_lock(vm)
+            if not self.nodes[target].get("online", True):
+                # migrate_vm has no such check: QemuMigrate::prepare's ssh to the
+                # target fails inside the task, and AbstractMigrate ends it with
+                # "migration aborted".
+                async def unreachable() -> None:
+                    raise TaskError("migration aborted")
+
+                return await self.task(node, "qmigrate", vmid, user, unreachable, vm=vm)
             return await self.migrate(vmid, target, secs=self.migrate_secs, user=user)
 
         async def _ips_node_status(self, v: Mapping[str, Any], user: str) -> Any:
+            """pve-manager ``PVE/API2/Nodes.pm`` ``status`` (GET): uptime, cpuinfo, memory of the node."""
             node = v["node"]
             cpus = self.node_cpus.get(node, 4)
             total = self.node_memory.get(node, 8192 * MiB)
@@ -221,38 +277,53 @@ def _build_lab_class() -> type[Any]:
                 },
             }
 
-        async def _ips_nextid(self, v: Mapping[str, Any], user: str) -> Any:
-            wanted = v.get("vmid")
-            if wanted is not None:
-                if self._qm_taken(int(wanted)):
-                    raise PveError(
-                        400, "Parameter verification failed.", {"vmid": f"VM {wanted} already exists"}
-                    )
-                return str(wanted)
-            vmid = 100
-            while self._qm_taken(vmid):
-                vmid += 1
-            return str(vmid)  # PVE sends the id as a string
-
         async def _ips_execute(self, v: Mapping[str, Any], user: str) -> Any:
+            """pve-manager ``PVE/API2/Nodes.pm`` ``execute``: commands in order, root only.
+
+            ``commands`` is the ``pve-command-batch`` format
+            (``verify_command_batch``: a JSON array of ``{path, method, args?}``,
+            ``$verify_command_item_desc``). Each command answers ``{status: 200,
+            data}`` or ``{status, message, errors?}``; a path without a handler
+            is ``no handler for 'nodes/<node>/<path>'``. Only ``GET
+            qemu/<vmid>/config`` (with its ``current`` argument) has a handler here.
+            """
             if (user or "").split("!")[0] != "root@pam":
                 raise PveError(403, "Permission check failed (user != root@pam)")
             try:
                 commands = json.loads(str(v["commands"]))
             except ValueError:
-                raise PveError(400, "Parameter verification failed.", {"commands": "invalid JSON"}) from None
+                raise PveError(
+                    400,
+                    "Parameter verification failed.",
+                    {"commands": "commands param did not contain valid JSON"},
+                ) from None
+            if not isinstance(commands, list) or not all(_command_item(c) for c in commands):
+                raise PveError(
+                    400,
+                    "Parameter verification failed.",
+                    {"commands": "commands is not a valid array of commands"},
+                )
             out: list[dict[str, Any]] = []
-            for cmd in commands if isinstance(commands, list) else []:
-                method = str(cmd.get("method", "GET")).upper()
-                path = str(cmd.get("path", "")).strip("/")
+            for cmd in commands:
+                path = str(cmd["path"]).strip("/")
                 found = re.fullmatch(r"qemu/(\d+)/config", path)
-                if method != "GET" or found is None:
+                if cmd["method"] != "GET" or found is None:
                     out.append({"status": 500, "message": f"no handler for 'nodes/{v['node']}/{path}'\n"})
+                    continue
+                args = dict(cmd.get("args") or {})
+                config_args, errors = pve_schema.validate(
+                    config_get_params, {**args, "node": v["node"], "vmid": found[1]}
+                )
+                if errors:
+                    out.append(
+                        {"status": 400, "message": "Parameter verification failed.\n", "errors": errors}
+                    )
                     continue
                 try:
                     vm = self.find(v["node"], int(found[1]))
                     self.require(user, f"/vms/{vm.vmid}", "VM.Audit")
-                    out.append({"status": 200, "data": self.config_view(vm)})
+                    current = _truthy(config_args.get("current", 0))
+                    out.append({"status": 200, "data": self.config_view(vm, current=current)})
                 except PveError as exc:
                     out.append({"status": exc.status, "message": exc.message + "\n"})
             return out
@@ -327,7 +398,7 @@ class FakePveHandle:
             "kind": HypervisorKind.PROXMOX,
             "uri": self.uri,
             "pve_node": name,
-            "cpus": self.pve.node_cpus.get(name, 4),
+            "cpus": getattr(self.pve, "node_cpus", {}).get(name, 4),
             "api_user": self.user,
             "api_token_id": self.token_id if auth == "token" else None,
             "secret": SecretRef(file=str(secret_file)),
@@ -354,6 +425,7 @@ def start_fake_pve(
     time_scale: float = 0.0,
     host: str = "127.0.0.1",
     workdir: str | Path | None = None,
+    stock: bool = False,
 ) -> Iterator[FakePveHandle]:
     """Serve a fake PVE cluster over HTTPS on ``host`` with a free port, in a background thread.
 
@@ -363,6 +435,8 @@ def start_fake_pve(
             0.01 makes a 60 PVE-second shutdown take 0.6 s.
         workdir: where the certificate and the secret files go (a fresh
             temporary directory, removed afterwards, when None).
+        stock: serve fakepve's own ``FakePve`` with none of this module's
+            routes or overrides: the product against a fake it did not shape.
     """
     _fakepve()  # LabUnavailable with the install hint, before anything else
     from fakepve.certs import make_cert
@@ -381,13 +455,15 @@ def start_fake_pve(
         _write_secret(directory / "token", token_value)
         _write_secret(directory / "password", password)
 
-        pve = lab_class()(user=user, password=password, host=host, port=0)
+        server_class = _fakepve().server.FakePve if stock else lab_class()
+        pve = server_class(user=user, password=password, host=host, port=0)
         pve.time_scale = time_scale
         pve.cluster_name = cluster_name
         pve.nodes.clear()
         for name, count in cpus.items():
             pve.add_node(name)
-            pve.node_cpus[name] = count
+            if not stock:
+                pve.node_cpus[name] = count
         token_id = f"{user}!{token_name}"
         pve.apitokens[token_id] = token_value
 

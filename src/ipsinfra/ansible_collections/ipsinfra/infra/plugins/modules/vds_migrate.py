@@ -198,6 +198,8 @@ def run_module() -> None:
         else:
             before = after = text(vds_lines(done.vds)) if done.vds is not None else ""
         result["diff"] = {"before": before, "after": after}
+    for warning in done.warnings:  # true and not failures, e.g. a VNC address in force at the next cold start
+        module.warn(warning)
     if done.mismatches:
         module.fail_json(
             msg=f"{plan.name}: migration to {plan.target} not verified: " + "; ".join(done.mismatches),
