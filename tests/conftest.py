@@ -1,23 +1,82 @@
-"""Shared test set-up: tier markers that skip with a clear reason off CI.
+"""Shared test set-up, and the ONE place that decides skip-versus-fail.
 
-On CI (``CI=true``) a tier that cannot run is a FAILURE, never a silent skip:
-CI is root on a machine the README's command prepared, so everything must run.
+Every environment-dependent condition a test needs (an importable module, a
+binary, root, namespaces, ``../shared/fixtures``, the guest image, an IPv6
+loopback, a private ControlPath directory...) goes through :func:`missing`
+(or its wrappers :func:`require`, :func:`require_module`,
+:func:`require_binary`, the ``shared_fixtures`` fixture and the tier markers
+root/netns/ssh/qemu). Off CI a missing condition SKIPS with its reason; on CI
+(``CI`` set to ``true``, ``1`` or ``yes``, which ``.ci/run`` exports itself) it
+FAILS with the same reason: CI is root on a machine the README's command
+prepared, so every tier must run. No other test file skips by itself (no
+skip call, skip marker or import-or-skip, and no except clause turning a
+failed assertion into a skip): ``tests/unit/test_ci_gate.py`` checks the tree,
+and runs this helper in a subprocess with and without ``CI``.
+
+Environment:
+
+``CI``
+    ``true``/``1``/``yes``: missing conditions fail instead of skipping.
+``IPSINFRA_SHARED_FIXTURES``
+    Where the shared device output lives; default ``../shared/fixtures``
+    beside the repository. Point it at a directory that does not exist to
+    check that CI fails when the fixtures are absent.
 """
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import os
 import shutil
 import socket
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, NoReturn
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
-ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+SHARED_FIXTURES = Path(os.environ.get("IPSINFRA_SHARED_FIXTURES") or REPO.parent / "shared" / "fixtures")
+ON_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def missing(reason: str) -> NoReturn:
+    """A condition this test needs is not met: fail on CI, skip elsewhere.
+
+    The single decision point for the whole suite. Usable in a test, a
+    fixture or a module-scoped autouse fixture.
+    """
+    if ON_CI:
+        pytest.fail(f"CI must run every tier, but: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require(condition: object, reason: str) -> None:
+    """:func:`missing` unless ``condition`` is true."""
+    if not condition:
+        missing(reason)
+
+
+def require_module(name: str, hint: str | None = None) -> ModuleType:
+    """Import and return ``name``; when it cannot be imported, :func:`missing`.
+
+    ``hint`` says how to get it (default: ``pip install <top-level package>``).
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        problem = f"module {name!r} cannot be imported ({exc}); {hint or 'pip install ' + name.split('.')[0]}"
+    missing(problem)  # outside the except block: the report is the reason, not a traceback chain
+
+
+def require_binary(name: str, hint: str) -> str:
+    """The path of executable ``name`` (a bare name looked up in PATH, or an
+    absolute path); when it is absent, :func:`missing` naming it and ``hint``."""
+    found = shutil.which(name)  # an absolute path is checked as is
+    if found is None:
+        missing(f"{name} is not installed ({hint})")
+    return found
 
 
 def _tier_problem(marker: str) -> str | None:
@@ -43,28 +102,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if item.get_closest_marker(marker) is None:
                 continue
             problem = _tier_problem(marker)
-            if problem is None:
-                continue
-            if ON_CI:
-                # CI must run every tier: fail loudly in setup instead of skipping.
-                item._ipsinfra_ci_problem = problem  # type: ignore[attr-defined]
-            else:
-                item.add_marker(pytest.mark.skip(reason=problem))
-            break
+            if problem is not None:
+                # Decided in setup by missing(), like every other condition.
+                item._ipsinfra_tier_problem = problem  # type: ignore[attr-defined]
+                break
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    problem = getattr(item, "_ipsinfra_ci_problem", None)
+    problem = getattr(item, "_ipsinfra_tier_problem", None)
     if problem:
-        pytest.fail(f"CI must run every tier, but: {problem}", pytrace=False)
+        missing(problem)
 
 
 @pytest.fixture
 def shared_fixtures() -> Path:
-    """``../shared/fixtures``; tests that need it skip with a reason where it is absent."""
+    """``../shared/fixtures`` (or ``$IPSINFRA_SHARED_FIXTURES``); :func:`missing` where absent."""
     if not SHARED_FIXTURES.is_dir():
-        pytest.skip(f"{SHARED_FIXTURES} is absent (shared device output lives beside the repo)")
+        missing(f"{SHARED_FIXTURES} is absent (shared device output lives beside the repo)")
     return SHARED_FIXTURES
+
+
+@pytest.fixture
+def private_control_path() -> Path:
+    """The private ControlPath directory ssh masters need; :func:`missing` without one."""
+    from ipsinfra.playbooks import control_path_dir
+
+    found = control_path_dir()
+    if found is None:
+        missing(
+            "no private ControlPath directory (~/.ansible/cp or <tmp>/ipsinfra-cp-<uid>, 0700): no ssh master"
+        )
+    return found
 
 
 # --- the network rule, enforced -------------------------------------------------

@@ -14,9 +14,14 @@ import pytest
 from ipsinfra.errors import InvalidName
 from ipsinfra.hypervisors.proxmox import ProxmoxDriver
 from ipsinfra.lab.pve import FakePveHandle, start_fake_pve
+from tests.conftest import require_module
 from tests.contract.base import DriverContract, spec_for
 
-pytest.importorskip("fakepve", reason="the Proxmox contract runs on fakepve (pip install fakepve)")
+
+@pytest.fixture(scope="module", autouse=True)
+def _fakepve() -> None:
+    """Before the module's lab starts: fakepve must import (CI fails, elsewhere skips)."""
+    require_module("fakepve", "the Proxmox contract runs on fakepve (pip install fakepve)")
 
 
 @pytest.fixture(scope="module")

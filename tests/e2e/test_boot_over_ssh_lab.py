@@ -7,13 +7,12 @@ import pytest
 from ipsinfra.audit.run import default_boot_reader, read_boot_over_ssh
 from ipsinfra.hypervisors import nodeshell
 from ipsinfra.lab.fleet import Lab
-from ipsinfra.playbooks import control_path_dir
 from tests.integration.test_boot_over_ssh import master, master_pid
 
 pytestmark = [pytest.mark.qemu, pytest.mark.root, pytest.mark.ssh, pytest.mark.slow]
 
 
-@pytest.mark.skipif(control_path_dir() is None, reason="no private ControlPath directory: no ssh master")
+@pytest.mark.usefixtures("private_control_path")
 def test_boot_reader_and_ssh_listing_share_one_master_and_a_reboot_is_seen(lab: Lab) -> None:
     assert lab.fleet is not None
     node = lab.fleet.nodes["kvm1"]

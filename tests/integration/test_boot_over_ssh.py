@@ -23,7 +23,6 @@ from ipsinfra.errors import IpsinfraError, NodeUnreachable
 from ipsinfra.hypervisors import nodeshell
 from ipsinfra.lab.sshd import SshHost, SshHostPool
 from ipsinfra.models import HypervisorKind, Node
-from ipsinfra.playbooks import control_path_dir
 
 pytestmark = [pytest.mark.ssh, pytest.mark.root]
 
@@ -102,7 +101,7 @@ def test_boot_identity_comes_over_one_nodeshell_exec_and_a_new_boot_id_is_seen(
     assert calls == ["read boot identity", "read boot identity"]
 
 
-@pytest.mark.skipif(control_path_dir() is None, reason="no private ControlPath directory: no ssh master")
+@pytest.mark.usefixtures("private_control_path")
 def test_the_boot_reader_leaves_a_master_the_listing_reuses(host: SshHost) -> None:
     node = node_on(host)
     assert master_pid(node) is None

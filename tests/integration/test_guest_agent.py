@@ -32,6 +32,7 @@ from ipsinfra.hypervisors.libvirt import LibvirtDriver
 from ipsinfra.lab import guest
 from ipsinfra.lab.libvirtd import LibvirtDaemon, start_daemons, stop_daemons
 from ipsinfra.models import HypervisorKind, Nic, Node, VdsSpec, VdsState
+from tests.conftest import missing
 
 pytestmark = [pytest.mark.qemu, pytest.mark.root, pytest.mark.slow]
 
@@ -44,7 +45,7 @@ def image() -> guest.GuestImage:
     try:
         return guest.ensure_guest_image()
     except guest.GuestImageUnavailable as exc:
-        pytest.skip(f"guest image: {exc}")
+        missing(f"guest image: {exc}")
 
 
 @pytest.fixture(scope="module")

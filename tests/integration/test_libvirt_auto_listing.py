@@ -23,6 +23,7 @@ from ipsinfra.hypervisors.libvirt import LibvirtDriver
 from ipsinfra.lab.libvirtd import LibvirtDaemon
 from ipsinfra.lab.sshd import SshHost, SshHostPool, pinned_ssh_command
 from ipsinfra.models import Node
+from tests.conftest import require_binary
 from tests.contract.base import spec_for
 from tests.contract.test_libvirt_daemon import LAB_PARENT, lab_node, wipe
 from tests.integration.test_libvirt_bulk import Counting
@@ -46,10 +47,7 @@ class Remote:
 
 @pytest.fixture(scope="module")
 def remote() -> Iterator[Remote]:
-    if shutil.which("nc") is None:
-        pytest.fail(
-            "libvirt's qemu+ssh transport needs nc on the node (netcat-openbsd; scripts/dev installs it)"
-        )
+    require_binary("nc", "libvirt's qemu+ssh transport needs it on the node: netcat-openbsd; scripts/dev")
     base = Path(tempfile.mkdtemp(prefix="ipsinfra-qssh-", dir=LAB_PARENT))
     base.chmod(0o755)
     try:

@@ -22,6 +22,9 @@ import pytest
 from ipsinfra import playbooks
 from ipsinfra.errors import OperationTimeout, PlaybookError
 from ipsinfra.lab.sshd import SshHost, SshHostPool
+from tests.conftest import require
+
+MITOGEN_MISSING = "the mitogen extra is not installed (pip install -e '.[mitogen]')"
 
 LOCALHOST: dict[str, Any] = {
     "all": {
@@ -299,8 +302,10 @@ def test_the_shipped_settings_keep_one_ssh_master_per_host(
 def test_mitogen_runs_the_ping_playbook_and_leaves_no_secret(
     two_hosts: list[SshHost], pool: SshHostPool, password: str, tmp_path: Path
 ) -> None:
-    if playbooks.mitogen_strategy_dir() is None:
-        pytest.skip("the mitogen extra is not installed (pip install -e '.[mitogen]')")
+    require(
+        playbooks.mitogen_strategy_dir() is not None,
+        "the mitogen extra is not installed (pip install -e '.[mitogen]')",
+    )
     kept = tmp_path / "artifacts"
 
     result = playbooks.run(
@@ -395,8 +400,11 @@ def test_a_signal_before_ansible_playbook_starts_keeps_it_from_starting(tmp_path
 def test_a_host_whose_key_does_not_match_the_pinned_one_is_unreachable(
     pool: SshHostPool, password: str, tmp_path: Path, mitogen: bool
 ) -> None:
-    if mitogen and playbooks.mitogen_strategy_dir() is None:
-        pytest.skip("the mitogen extra is not installed (pip install -e '.[mitogen]')")
+    if mitogen:
+        require(
+            playbooks.mitogen_strategy_dir() is not None,
+            "the mitogen extra is not installed (pip install -e '.[mitogen]')",
+        )
     (host,) = pool.start(["spoofed"])
     wrong_key = tmp_path / "other_host_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong_key)], check=True)

@@ -16,9 +16,14 @@ import pytest
 
 from ipsinfra.hypervisors.proxmox import ProxmoxDriver
 from ipsinfra.lab.pve import FakePveHandle, start_fake_pve
+from tests.conftest import require_module
 from tests.contract.base import spec_for
 
-pytest.importorskip("fakepve", reason="needs fakepve (pip install fakepve)")
+
+@pytest.fixture(scope="module", autouse=True)
+def _fakepve() -> None:
+    """Before the module's lab starts: fakepve must import (CI fails, elsewhere skips)."""
+    require_module("fakepve", "the Proxmox tier runs on fakepve (pip install fakepve)")
 
 
 @pytest.fixture(scope="module")

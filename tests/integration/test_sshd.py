@@ -11,6 +11,7 @@ import pytest
 
 from ipsinfra.lab import sshd
 from ipsinfra.lab.sshd import LabNeedsRoot, SshHost, SshHostPool
+from tests.conftest import require_module
 
 pytestmark = [pytest.mark.ssh, pytest.mark.root]
 
@@ -108,7 +109,7 @@ def test_known_hosts_pins_each_host_key() -> None:
 
 
 def test_testinfra_reaches_a_host_through_the_pool_ssh_config() -> None:
-    testinfra = pytest.importorskip("testinfra")
+    testinfra = require_module("testinfra", "pip install pytest-testinfra")
     with SshHostPool() as pool:
         (host,) = pool.start(["db1"])
         backend = testinfra.get_host(host.testinfra_url)

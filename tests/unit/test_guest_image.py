@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import lzma
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from ipsinfra.lab import guest
 from ipsinfra.lab.guest import CpioEntry, read_cpio, write_cpio
+from tests.conftest import missing, require_binary
 
 
 def test_cpio_round_trip(tmp_path: Path) -> None:
@@ -33,8 +33,7 @@ def test_cpio_round_trip(tmp_path: Path) -> None:
 
 
 def test_cpio_extracts_with_gnu_cpio(tmp_path: Path) -> None:
-    if shutil.which("cpio") is None:
-        pytest.skip("GNU cpio is not installed (apt-get install cpio)")
+    require_binary("cpio", "GNU cpio: apt-get install cpio")
     archive = tmp_path / "a.cpio"
     write_cpio(
         [
@@ -111,7 +110,7 @@ def test_built_image_has_what_the_agent_needs(tmp_path: Path) -> None:
     try:
         image = guest.ensure_guest_image(tmp_path / "cache")
     except guest.GuestImageUnavailable as exc:
-        pytest.skip(f"guest image packages missing: {exc}")
+        missing(f"guest image packages missing: {exc}")
     entries = {e.name: e for e in read_cpio(image.initrd.read_bytes())}
     init = entries["init"]
     assert stat.S_IMODE(init.mode) == 0o755 and init.data.startswith(b"#!/bin/sh")

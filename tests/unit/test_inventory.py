@@ -25,6 +25,7 @@ from ipsinfra.inventory import (
     load_dict,
 )
 from ipsinfra.models import HypervisorKind, SecretRef
+from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "inventory" / "example"
@@ -137,8 +138,7 @@ def test_load_is_fast_and_reads_the_hosts_file_too(fleet: Fleet) -> None:
 
 # --- Ansible reads the same inventory --------------------------------------------
 def _ansible_list(inventory: Path, tmp_path: Path) -> dict[str, Any]:
-    if not ANSIBLE_INVENTORY.exists():
-        pytest.skip(f"{ANSIBLE_INVENTORY} is absent (install the dev venv)")
+    require(ANSIBLE_INVENTORY.exists(), f"{ANSIBLE_INVENTORY} is absent (install the dev venv: scripts/dev)")
     env = {
         **os.environ,
         "ANSIBLE_HOME": str(tmp_path / "ansible-home"),

@@ -16,6 +16,7 @@ import pytest
 
 from ipsinfra import playbooks
 from ipsinfra.errors import InvalidInput
+from tests.conftest import missing
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -157,7 +158,7 @@ def test_a_socket_dir_others_can_write_to_is_never_used(
 def test_mitogen_sets_its_strategy_and_keeps_other_strategy_plugins() -> None:
     strategies = playbooks.mitogen_strategy_dir()
     if strategies is None:
-        pytest.skip("the mitogen extra is not installed (pip install -e '.[mitogen]')")
+        missing("the mitogen extra is not installed (pip install -e '.[mitogen]')")
 
     env = playbooks.settings_env({"ANSIBLE_STRATEGY_PLUGINS": "/mine"}, mitogen=True)
 

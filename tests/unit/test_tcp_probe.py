@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from ipsinfra.audit.run import tcp_probe, tcp_probe_many
+from tests.conftest import missing
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_ipv6_literal_in_brackets() -> None:
         srv = socket.socket(socket.AF_INET6)
         srv.bind(("::1", 0))
     except OSError as exc:
-        pytest.skip(f"no IPv6 loopback here: {exc}")
+        missing(f"no IPv6 loopback here: {exc}")
     srv.listen(4)
     try:
         target = f"[::1]:{srv.getsockname()[1]}"
