@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import posixpath
+import urllib.parse
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,16 @@ NS = "https://ipsinfra.dev/xmlns/vds/1"
 NS_PREFIX = "ipsinfra"
 GUEST_AGENT = "org.qemu.guest_agent.0"
 NicBackend = Literal["bridge", "user"]
+#: ``sun_path`` holds 108 bytes with the trailing NUL (unix(7)).
+UNIX_PATH_MAX = 107
+#: The system-mode qemu driver's state directory (src/qemu/qemu_conf.c
+#: ``virQEMUDriverConfigNew``: ``stateDir`` = ``$runstatedir/libvirt/qemu``), which the
+#: daemon creates at start in every libvirt version. Its channel directory moved
+#: (``/var/lib/libvirt/qemu/channel/target`` in 9.0, ``<stateDir>/channel`` later), so
+#: ipsinfra does not rely on it.
+SYSTEM_SOCKET_DIR = "/run/libvirt/qemu"
+#: The user alias of the NoCloud seed's cdrom (libvirt keeps ``ua-`` aliases in the config).
+SEED_ALIAS = "ua-ipsinfra-seed"
 
 # libvirt's virDomainState / reason numbers (stable ABI; kept here so this
 # module needs no libvirt import).
@@ -274,6 +286,8 @@ def build_domain(
     nic_backend: NicBackend = "bridge",
     machine: str = "pc",
     boot: DirectBoot | None = None,
+    uuid: str | None = None,
+    agent_socket: str | None = None,
 ) -> str:
     """Domain XML for a spec (``virDomainDefineXML`` input).
 
@@ -281,9 +295,15 @@ def build_domain(
     bridges); the MAC stays and the bridge is kept in the metadata.
     Disks are recorded in the metadata only: no image is created.
     ``boot`` boots a kernel (+ initrd) directly (see :class:`DirectBoot`).
+    ``uuid``: the domain's UUID (libvirt makes one when None).
+    ``agent_socket``: the guest-agent channel's socket path on the node (see
+    :func:`agent_socket_path`); None lets libvirt build it from the domain
+    name, which can pass the UNIX socket path limit.
     """
     root = ET.Element("domain", type=domain_type)
     ET.SubElement(root, "name").text = spec.name
+    if uuid is not None:
+        ET.SubElement(root, "uuid").text = uuid
     meta = ET.SubElement(ET.SubElement(root, "metadata"), _q("vds"))
     for disk in spec.disks:
         attrs = {"name": disk.name, "size_gib": str(disk.size_gib)}
@@ -331,6 +351,8 @@ def build_domain(
         ET.SubElement(iface, "model", type=nic.model)
     _vnc_element(devices, spec.vnc_listen)
     channel = ET.SubElement(devices, "channel", type="unix")
+    if agent_socket is not None:
+        ET.SubElement(channel, "source", mode="bind", path=_checked_socket(agent_socket))
     ET.SubElement(channel, "target", type="virtio", name=GUEST_AGENT)
     if boot is not None and boot.serial_log is not None:
         serial = ET.SubElement(devices, "serial", type="file")
@@ -362,6 +384,158 @@ def direct_boot(xml: str) -> DirectBoot | None:
         cmdline=(root.findtext("os/cmdline") or "").strip(),
         serial_log=serial_log,
     )
+
+
+# --- the guest agent's socket (issue 19) -----------------------------------------
+def agent_socket_dir(uri: str, *, local_runtime_dir: str | None = None) -> str | None:
+    """Where the node's daemon can bind guest-agent sockets, by its URI (None: leave it to libvirt).
+
+    libvirt names the socket after the domain when the channel has no path
+    (``<channelTargetDir>/domain-<id>-<name>/org.qemu.guest_agent.0``,
+    qemu_domain.c ``qemuDomainPrepareChannel``); with house names under a deep
+    session root that passes the 108-byte ``sun_path``. A short explicit path
+    goes in a directory the DAEMON can write: libvirt binds a ``mode="bind"``
+    channel socket itself and hands qemu the open descriptor (qemu's command
+    line shows ``-chardev socket,id=charchannel0,fd=N,server=on``; seen with
+    libvirt 9.0), so qemu never opens the path:
+
+    * ``.../system``: :data:`SYSTEM_SOCKET_DIR`, the qemu driver's state dir;
+    * a ``socket=`` parameter (a unix transport, e.g. a session daemon): that
+      socket's directory, which the daemon created and writes;
+    * a local ``qemu:///session``: ``local_runtime_dir`` (the caller's
+      ``$XDG_RUNTIME_DIR/libvirt``, where that daemon puts its socket);
+    * ``test:///``: :data:`SYSTEM_SOCKET_DIR` (the test driver only records it);
+    * anything else (a remote session daemon): None.
+
+    >>> agent_socket_dir("qemu+ssh://root@kvm1/system")
+    '/run/libvirt/qemu'
+    >>> agent_socket_dir("qemu+unix:///session?socket=/run/user/1000/libvirt/libvirt-sock")
+    '/run/user/1000/libvirt'
+    """
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme == "test":
+        return SYSTEM_SOCKET_DIR
+    socket = urllib.parse.parse_qs(parts.query).get("socket")
+    path = parts.path.rstrip("/")
+    if path == "/system":
+        return SYSTEM_SOCKET_DIR
+    if socket and socket[0].startswith("/"):
+        return posixpath.dirname(socket[0])
+    if path == "/session" and not parts.netloc and "+" not in parts.scheme:
+        return local_runtime_dir
+    return None
+
+
+def agent_socket_path(directory: str, uuid: str) -> str:
+    """``<directory>/ga-<uuid>.sock``: unique per domain on the node, whatever its name.
+
+    Raises InvalidInput when even this passes the UNIX socket path limit.
+
+    >>> agent_socket_path(SYSTEM_SOCKET_DIR, "2b3c4d5e-0000-4000-8000-000000000001")
+    '/run/libvirt/qemu/ga-2b3c4d5e-0000-4000-8000-000000000001.sock'
+    """
+    return _checked_socket(posixpath.join(directory, f"ga-{uuid}.sock"))
+
+
+def _checked_socket(path: str) -> str:
+    if not path.startswith("/"):
+        raise InvalidInput(f"guest agent socket: value {path!r}: an absolute path is needed")
+    if len(path.encode()) > UNIX_PATH_MAX:
+        raise InvalidInput(
+            f"guest agent socket: value {path!r}: {len(path.encode())} bytes, a UNIX socket path "
+            f"holds {UNIX_PATH_MAX}; the node's socket directory is too deep"
+        )
+    return path
+
+
+def agent_socket(xml: str) -> str | None:
+    """The guest-agent channel's socket path as the XML has it (None: libvirt picks it at start)."""
+    for channel in _root(xml).findall("devices/channel"):
+        target = channel.find("target")
+        source = channel.find("source")
+        if target is not None and target.get("name") == GUEST_AGENT and source is not None:
+            return source.get("path")
+    return None
+
+
+def with_agent_socket(xml: str, path: str | None) -> str:
+    """The same domain XML with the guest-agent socket at ``path`` (None: libvirt's own path).
+
+    Migration uses it: the socket directory is the TARGET node's.
+    """
+    root = _root(xml)
+    for channel in root.findall("devices/channel"):
+        target = channel.find("target")
+        if target is None or target.get("name") != GUEST_AGENT:
+            continue
+        for source in channel.findall("source"):
+            channel.remove(source)
+        if path is not None:
+            channel.insert(0, ET.Element("source", mode="bind", path=_checked_socket(path)))
+    return ET.tostring(root, encoding="unicode")
+
+
+# --- the NoCloud seed cdrom ----------------------------------------------------
+def _seed_target(root: ET.Element) -> tuple[str, str]:
+    """(dev, bus) for the seed: IDE on i440fx (``pc``), SATA on q35 (which has no IDE)."""
+    type_el = root.find("os/type")
+    machine = (type_el.get("machine", "") if type_el is not None else "").lower()
+    used = {t.get("dev") for t in root.findall("devices/disk/target")}
+    bus, prefix = ("sata", "sd") if "q35" in machine else ("ide", "hd")
+    for letter in "cdbefghijklmnopqrstuvwxyz":  # hdc: the classic secondary-master cdrom
+        if f"{prefix}{letter}" not in used:
+            return f"{prefix}{letter}", bus
+    raise InvalidInput(f"domain XML: no free {bus} target for the seed cdrom")
+
+
+def seed_path(xml: str) -> str | None:
+    """The NoCloud seed's file on the node (the cdrom aliased :data:`SEED_ALIAS`);
+    None without a seed or with its medium ejected."""
+    for disk in _root(xml).findall("devices/disk"):
+        alias = disk.find("alias")
+        if alias is not None and alias.get("name") == SEED_ALIAS:
+            source = disk.find("source")
+            return source.get("file") if source is not None else None
+    return None
+
+
+def with_seed(xml: str, path: str | None) -> str:
+    """The same domain XML with the NoCloud seed cdrom reading ``path`` (None: the cdrom removed).
+
+    A read-only raw cdrom, user alias :data:`SEED_ALIAS`; an existing seed
+    cdrom is replaced in place.
+    """
+    root = _root(xml)
+    devices = root.find("devices")
+    if devices is None:
+        devices = ET.SubElement(root, "devices")
+    for disk in devices.findall("disk"):
+        alias = disk.find("alias")
+        if alias is not None and alias.get("name") == SEED_ALIAS:
+            devices.remove(disk)
+    if path is None:
+        return ET.tostring(root, encoding="unicode")
+    dev, bus = _seed_target(root)
+    disk = ET.Element("disk", type="file", device="cdrom")
+    ET.SubElement(disk, "driver", name="qemu", type="raw")
+    ET.SubElement(disk, "source", file=path)
+    ET.SubElement(disk, "target", dev=dev, bus=bus)
+    ET.SubElement(disk, "readonly")
+    ET.SubElement(disk, "alias", name=SEED_ALIAS)
+    # disks come first among the devices (libvirt's order; it would sort them anyway)
+    devices.insert(0, disk)
+    return ET.tostring(root, encoding="unicode")
+
+
+def ejected_seed_device(xml: str) -> str | None:
+    """The seed cdrom with no medium (``virDomainUpdateDeviceFlags`` input to eject it live), or None."""
+    for disk in _root(xml).findall("devices/disk"):
+        alias = disk.find("alias")
+        if alias is not None and alias.get("name") == SEED_ALIAS:
+            for source in disk.findall("source"):
+                disk.remove(source)
+            return ET.tostring(disk, encoding="unicode")
+    return None
 
 
 def has_guest_agent_channel(xml: str) -> bool:

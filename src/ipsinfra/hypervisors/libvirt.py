@@ -11,6 +11,19 @@ daemon): ``getAllDomainStats(STATE)`` once (all domains and their states),
 per domain. libvirt has no bulk call for domain XML, and vCPU/cpuset, memory,
 MACs, VNC and the metadata exist only there (``getAllDomainStats`` gives vCPU
 and balloon numbers for *running* qemu domains only, never MACs, VNC or cpuset).
+
+Passwords (``node.password_method``): ``agent`` sets them in the running guest
+through qemu-ga (``setUserPassword``); ``nocloud`` writes a cloud-init NoCloud
+seed (:mod:`~ipsinfra.hypervisors.nocloud`) into a volume of the node's
+``seed_pool`` (:mod:`~ipsinfra.hypervisors.libvirt_seed`) and attaches it as a
+read-only cdrom; the guest's cloud-init applies the hash at its next boot.
+``ex_detach_seed`` removes it after that boot (migration refuses a VDS that
+still has one: the seed volume exists only on this node).
+
+The guest-agent channel gets an explicit short socket path
+(``ga-<uuid>.sock`` in :func:`domxml.agent_socket_dir`), never the one
+libvirt builds from the domain name, which passes the 108-byte UNIX socket
+limit with house names under a deep session root.
 """
 
 from __future__ import annotations
@@ -19,7 +32,9 @@ import contextlib
 import json
 import logging
 import math
+import os
 import time
+import uuid as uuidlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,7 +54,7 @@ from ipsinfra.errors import (
     UnsupportedOperation,
     VdsNotFound,
 )
-from ipsinfra.hypervisors import domxml, nodeshell
+from ipsinfra.hypervisors import domxml, libvirt_seed, nocloud, nodeshell
 from ipsinfra.hypervisors.base import HypervisorDriver
 from ipsinfra.models import IPAddress, Node, NodeFacts, Vds, VdsSpec, VdsState
 
@@ -81,7 +96,8 @@ class LibvirtDriver(HypervisorDriver):
             ``memory_mib >= ipsinfra.lab.guest.MIN_MEMORY_MIB`` (128).
     """
 
-    password_when_running = True  # the guest agent answers only in a running guest
+    # the guest agent answers only in a running guest (password_method nocloud: ex_password_at_boot)
+    password_when_running = True
 
     def __init__(
         self,
@@ -97,6 +113,11 @@ class LibvirtDriver(HypervisorDriver):
         self.nic_backend: domxml.NicBackend = nic_backend
         self.migration_address: IPAddress = migration_address or node.main_ip
         self._domain_type: str | None = None
+        runtime = os.environ.get("XDG_RUNTIME_DIR") or os.path.expanduser("~/.cache")
+        #: where this node's daemon binds guest-agent sockets (None: libvirt's own path)
+        self.agent_socket_dir: str | None = domxml.agent_socket_dir(
+            node.uri, local_runtime_dir=os.path.join(runtime, "libvirt")
+        )
         if conn is None:
             with self._errors(f"open {node.uri}"):
                 conn = libvirt.open(node.uri)
@@ -280,7 +301,11 @@ class LibvirtDriver(HypervisorDriver):
 
     # --- changing -------------------------------------------------------
     def define(self, spec: VdsSpec, *, start: bool = False) -> Vds:
-        """Define (and optionally start) a VDS; on any later failure the new domain is removed again."""
+        """Define (and optionally start) a VDS; on any later failure the new domain is removed again.
+
+        The domain gets a fresh UUID and its guest-agent socket at
+        ``<agent_socket_dir>/ga-<uuid>.sock`` (see the module docstring).
+        """
         naming.parse_vps_name(spec.name)
         self._check_vcpus(spec.vcpus, spec.cpuset)
         if spec.vnc_listen is None:
@@ -288,8 +313,17 @@ class LibvirtDriver(HypervisorDriver):
         with contextlib.suppress(VdsNotFound):
             self._lookup(spec.name)
             raise AlreadyExists(f"{self.node.name}: VDS {spec.name!r} already exists")
+        uuid = str(uuidlib.uuid4())
+        socket = None
+        if self.agent_socket_dir is not None:
+            socket = domxml.agent_socket_path(self.agent_socket_dir, uuid)
         xml = domxml.build_domain(
-            spec, domain_type=self._guest_type(), nic_backend=self.nic_backend, boot=self.ex_boot
+            spec,
+            domain_type=self._guest_type(),
+            nic_backend=self.nic_backend,
+            boot=self.ex_boot,
+            uuid=uuid,
+            agent_socket=socket,
         )
         with self._errors("define", spec.name):
             dom = self._conn.defineXML(xml)
@@ -492,23 +526,37 @@ class LibvirtDriver(HypervisorDriver):
                 )
         return self._read(dom)
 
-    def set_password(self, name: str, user: str, password: str, *, agent_timeout: float = 30.0) -> None:
-        """Set a guest user's password through the qemu guest agent (``setUserPassword``).
+    @property
+    def ex_password_at_boot(self) -> bool:
+        """True when this node hands passwords over at boot (``password_method: nocloud``):
+        :meth:`set_password` then needs the VDS shut off, and it takes effect at its next start."""
+        return self.node.password_method == "nocloud"
 
-        The guest must be running. A freshly started guest needs seconds before
-        its agent answers: ``guest-ping`` is retried for up to ``agent_timeout``
-        s first (OperationTimeout when it never answers). Raises
+    def set_password(self, name: str, user: str, password: str, *, agent_timeout: float = 30.0) -> None:
+        """Set a guest user's password the node's way (``node.password_method``).
+
+        ``nocloud``: see :meth:`ex_set_password_seed`. ``agent`` (the default):
+        through the qemu guest agent (``setUserPassword``); the guest must be
+        running. A freshly started guest needs seconds before its agent
+        answers: ``guest-ping`` is retried for up to ``agent_timeout`` s first
+        (OperationTimeout when it never answers). Raises
         UnsupportedOperation when the domain has no agent channel or the
         backend no agent support (the test driver), Conflict when the VDS is
         not running, HypervisorApiError otherwise; no message carries the
         password, and no libvirt error is chained (it could).
         """
+        if self.ex_password_at_boot:
+            self.ex_set_password_seed(name, user, password)
+            return
         dom = self._lookup(name)
         what = f"set password of guest user {user!r} on VDS {name!r}"
         with self._errors("read XML", name):
             xml = dom.XMLDesc(0)
         if not domxml.has_guest_agent_channel(xml):
-            raise UnsupportedOperation(f"{self.node.name}: {what}: the domain has no guest agent channel")
+            raise UnsupportedOperation(
+                f"{self.node.name}: {what}: the domain has no guest agent channel "
+                "(images without qemu-guest-agent: password_method nocloud)"
+            )
         self._wait_for_agent(dom, name, what, agent_timeout)
         try:
             dom.setUserPassword(user, password, 0)
@@ -525,6 +573,82 @@ class LibvirtDriver(HypervisorDriver):
                 ) from None
             # the agent ran the command and it failed in the guest (unknown user, chpasswd error)
             raise HypervisorApiError(f"{what}: {message}", node=self.node.name) from None
+
+    def ex_set_password_seed(self, name: str, user: str, password: str) -> str:
+        """Hand a password to cloud-init: a NoCloud seed on a read-only cdrom; returns its path on the node.
+
+        The VDS must be shut off (Conflict otherwise): cloud-init reads the seed
+        at boot. The seed holds a SHA-512 crypt hash (never the clear text),
+        ``instance-id`` ``<uuid>-<UTC time>`` (new per seed, so cloud-init applies
+        each one; on an installed system that also reruns its other
+        per-instance modules, e.g. new SSH host keys) and ``local-hostname``
+        the DNS-safe twin of the name. It is uploaded as volume
+        ``<uuid>-cidata.iso`` of ``node.seed_pool`` (replacing an older seed)
+        and attached in the persistent config. No message carries the password.
+        """
+        dom = self._lookup(name)
+        what = f"set password of guest user {user!r} on VDS {name!r} (NoCloud seed)"
+        if self._state(dom) != VdsState.STOPPED:
+            raise Conflict(f"{self.node.name}: {what}: cloud-init reads the seed at boot; stop the VDS first")
+        with self._errors("read XML", name):
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+            uuid = str(dom.UUIDString())
+        try:
+            hostname = naming.pve_safe_name(name)
+        except InvalidInput:
+            hostname = "vds-" + uuid[:8]
+        seed = nocloud.Seed(
+            instance_id=f"{uuid}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}",
+            hostname=hostname,
+            user=user,
+            password_hash=nocloud.hash_password(password),
+        )
+        data = seed.iso()
+        with self._errors(f"upload NoCloud seed to pool {self.node.seed_pool!r}", name):
+            path = libvirt_seed.upload_seed(
+                self._conn,
+                self.node.seed_pool,
+                libvirt_seed.seed_volume_name(uuid),
+                data,
+                node=self.node.name,
+            )
+        self._redefine(name, domxml.with_seed(xml, path))
+        return path
+
+    def ex_seed_path(self, name: str) -> str | None:
+        """The VDS's NoCloud seed volume on the node (persistent config first), None without one."""
+        dom = self._lookup(name)
+        with self._errors("read XML", name):
+            config = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+            live = dom.XMLDesc(0)
+        return domxml.seed_path(config) or domxml.seed_path(live)
+
+    def ex_detach_seed(self, name: str) -> bool:
+        """Remove the NoCloud seed once the guest has booted with it; True if there was one.
+
+        The cdrom leaves the persistent config; a running guest's cdrom is
+        ejected live (the device stays until the next start, empty); the
+        volume is deleted. A guest not yet booted with the seed never gets its
+        password: call this after the first boot.
+        """
+        dom = self._lookup(name)
+        with self._errors("read XML", name):
+            config = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+            live = dom.XMLDesc(0)
+            active = dom.isActive() == 1
+        path = domxml.seed_path(config) or domxml.seed_path(live)
+        if active and domxml.seed_path(live) is not None:
+            ejected = domxml.ejected_seed_device(live)
+            if ejected is not None:
+                with self._errors("eject the NoCloud seed", name):
+                    dom.updateDeviceFlags(ejected, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        if domxml.seed_path(config) is not None:
+            self._redefine(name, domxml.with_seed(config, None))
+        if path is None:
+            return False
+        with self._errors("delete the NoCloud seed volume", name):
+            libvirt_seed.delete_seed(self._conn, path)
+        return True
 
     def _wait_for_agent(self, dom: Any, name: str, what: str, timeout: float) -> None:
         """Retry ``guest-ping`` until the agent answers; OperationTimeout after ``timeout`` s."""
@@ -591,18 +715,28 @@ class LibvirtDriver(HypervisorDriver):
             )
             xml = dom.XMLDesc(flags_xml)
             config_xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE | libvirt.VIR_DOMAIN_XML_INACTIVE)
+            uuid = str(dom.UUIDString())
+        if domxml.seed_path(xml) or domxml.seed_path(config_xml):
+            raise Conflict(
+                f"{self.node.name}: VDS {name!r} still has its NoCloud seed (a volume on this node): "
+                "detach it first (ex_detach_seed, after the guest's first boot)"
+            )
         with contextlib.suppress(VdsNotFound):
             target._lookup(dest_name)
             raise AlreadyExists(f"{target.node.name}: VDS {dest_name!r} already exists")
         # §9.10: the target's VNC address and bridge, in the live and the saved config.
-        dest_xml = domxml.with_bridge(
-            domxml.with_vnc_listen(xml, target.node.vnc_address), target.node.bridge
+        dest_xml = target._with_own_agent_socket(
+            domxml.with_bridge(domxml.with_vnc_listen(xml, target.node.vnc_address), target.node.bridge),
+            uuid,
         )
         if running:
             # DEST_XML must keep the source's name; DEST_NAME renames on arrival.
             # PERSIST_DEST alone would persist the SOURCE's config (old VNC address).
-            persist_xml = domxml.with_bridge(
-                domxml.with_vnc_listen(config_xml, target.node.vnc_address), target.node.bridge
+            persist_xml = target._with_own_agent_socket(
+                domxml.with_bridge(
+                    domxml.with_vnc_listen(config_xml, target.node.vnc_address), target.node.bridge
+                ),
+                uuid,
             )
             self._migrate_running(
                 name, dom, target, dest_name, dest_xml, persist_xml, live=live, keep_source=keep_source
@@ -614,6 +748,12 @@ class LibvirtDriver(HypervisorDriver):
         if autostart:
             target.set_autostart(dest_name, True)
         return target.get_vds(dest_name)
+
+    def _with_own_agent_socket(self, xml: str, uuid: str) -> str:
+        """``xml`` with an explicit guest-agent socket moved into THIS node's socket directory."""
+        if domxml.agent_socket(xml) is None or self.agent_socket_dir is None:
+            return xml
+        return domxml.with_agent_socket(xml, domxml.agent_socket_path(self.agent_socket_dir, uuid))
 
     def _migrate_running(
         self,
@@ -682,12 +822,17 @@ class LibvirtDriver(HypervisorDriver):
             dom.undefine()
 
     def delete(self, name: str) -> None:
-        """Undefine a shut-off VDS. A running one raises Conflict: stop it first."""
+        """Undefine a shut-off VDS (and delete its NoCloud seed volume). A running one raises Conflict."""
         dom = self._lookup(name)
         if self._state(dom) not in (VdsState.STOPPED, VdsState.CRASHED):
             raise Conflict(f"{self.node.name}: VDS {name!r} is running; stop it before deleting it")
+        with self._errors("read XML", name):
+            seed = domxml.seed_path(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
         with self._errors("undefine", name):
             self._undefine(dom)
+        if seed is not None:
+            with self._errors("delete the NoCloud seed volume", name):
+                libvirt_seed.delete_seed(self._conn, seed)
 
     def close(self) -> None:
         """Close the connection (errors on an already dead connection are ignored)."""

@@ -32,6 +32,22 @@ initramfs); the caller's ``VdsSpec.memory_mib`` must be at least that.
 
 Needs Debian's ``linux-image-cloud-amd64``, ``busybox-static``,
 ``qemu-guest-agent`` and ``passwd`` (chpasswd; always installed).
+
+The ``nocloud`` variant (``ensure_guest_image(variant="nocloud")``) has NO
+guest agent: it stands for a cloud image with cloud-init. Its
+``/usr/sbin/ipsinfra-nocloud`` implements a SUBSET of cloud-init honestly:
+it finds the seed as the NoCloud datasource does (a block device with an
+``iso9660``/``vfat`` filesystem labelled ``cidata``/``CIDATA``, via
+``blkid``), mounts it read-only, reads ``meta-data`` (``instance-id``,
+``local-hostname``: the host name is set) and ``user-data`` (must start with
+``#cloud-config``; only ``chpasswd.users`` entries with ``type: hash``, in
+the block style :mod:`ipsinfra.hypervisors.nocloud` writes) and applies each
+hash as cc_set_passwords does (``chpasswd -e``). Nothing else of cloud-config
+is read (``ssh_pwauth``: the guest has no sshd; ``expire: false`` is the
+default here). It then prints the user's resulting ``/etc/shadow`` line on the
+serial console (``ipsinfra-nocloud: shadow root:$6$...``) so a test can check
+the hash without any agent. Extra modules: ``ata_piix``, ``sr_mod``,
+``isofs`` (the seed is an IDE cdrom on the ``pc`` machine).
 """
 
 from __future__ import annotations
@@ -49,6 +65,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ipsinfra.errors import IpsinfraError
 from ipsinfra.hypervisors.domxml import DirectBoot
@@ -65,9 +82,13 @@ GUEST_AGENT_PORT = "org.qemu.guest_agent.0"
 BUSYBOX = Path("/bin/busybox")
 QEMU_GA = Path("/usr/sbin/qemu-ga")
 CHPASSWD = Path("/usr/sbin/chpasswd")
+BLKID = Path("/usr/sbin/blkid")
 PAM_DIRS = (Path("/usr/lib/x86_64-linux-gnu/security"), Path("/lib/x86_64-linux-gnu/security"))
 PAM_MODULES = ("pam_unix.so", "pam_deny.so", "pam_permit.so")
 KERNEL_MODULES = ("virtio_pci", "virtio_console", "virtio_net")
+#: What the nocloud variant adds: the IDE cdrom the seed sits on, and its filesystem.
+NOCLOUD_MODULES = ("ata_piix", "sr_mod", "isofs")
+Variant = Literal["agent", "nocloud"]
 #: Debian packages the image is made of (scripts/dev setup installs them).
 APT_PACKAGES = ("linux-image-cloud-amd64", "busybox-static", "qemu-guest-agent", "passwd", "libpam-modules")
 
@@ -215,6 +236,78 @@ _INITTAB = """::sysinit:/bin/mkdir -p /run/qemu-ga
 ::shutdown:/bin/sync
 """
 
+_NOCLOUD_INITTAB = """::sysinit:/usr/sbin/ipsinfra-nocloud
+::ctrlaltdel:/usr/bin/poweroff -f
+::shutdown:/bin/sync
+"""
+
+# A subset of cloud-init (see the module docstring); reads exactly the keys
+# ipsinfra.hypervisors.nocloud writes, in the layout it writes them.
+_NOCLOUD = r"""#!/bin/sh
+export PATH=/usr/sbin:/usr/bin
+say() { echo "ipsinfra-nocloud: $*" >/dev/console; }
+# cloud-init: util.find_devs_with("TYPE=iso9660"|"TYPE=vfat") & ("LABEL=cidata"|"LABEL=CIDATA"), blkid.
+find_seed() {
+    for d in /dev/sr* /dev/hd* /dev/sd* /dev/vd*; do
+        [ -b "$d" ] || continue
+        blkid -c /dev/null -o export "$d" 2>/dev/null | awk '/^LABEL=(cidata|CIDATA)$/ { l = 1 }
+            /^TYPE=(iso9660|vfat)$/ { t = 1 } END { exit !(l && t) }' && { echo "$d"; return 0; }
+    done
+    return 1
+}
+dev=
+i=0
+while [ -z "$dev" ] && [ $i -lt 50 ]; do
+    dev=$(find_seed) || { i=$((i + 1)); usleep 100000; }
+done
+if [ -z "$dev" ]; then
+    devs=$(cd /dev && echo sr* hd* sd* vd*)
+    say "no cidata volume (block devices: $devs; blkid: $(blkid -c /dev/null 2>&1 | tr '\n' ' '))"
+    exit 0
+fi
+mkdir -p /run/cidata
+fstype=$(blkid -c /dev/null -o value -s TYPE "$dev")
+if ! mount -t "$fstype" -o ro "$dev" /run/cidata; then
+    say "cannot mount $dev ($fstype)"
+    exit 0
+fi
+iid=$(sed -n 's/^instance-id: *//p' /run/cidata/meta-data | tr -d "\"'")
+host=$(sed -n 's/^local-hostname: *//p' /run/cidata/meta-data | tr -d "\"'")
+[ -n "$host" ] && hostname "$host"
+say "seed $dev ($fstype) instance-id $iid hostname $host"
+if [ "$(head -n 1 /run/cidata/user-data)" != "#cloud-config" ]; then
+    say "user-data is not #cloud-config"
+    umount /run/cidata
+    exit 0
+fi
+awk '
+function field(l,   k, v) {
+    k = l; sub(/:.*/, "", k)
+    v = l; sub(/^[^:]*: */, "", v); gsub(/^"|"$/, "", v)
+    f[k] = v
+}
+function flush() {
+    if (f["name"] != "" && f["type"] == "hash" && f["password"] != "") print f["name"] ":" f["password"]
+    split("", f)
+}
+/^[^ #]/ { flush(); top = $0; sub(/:.*/, "", top); inusers = 0; next }
+top == "chpasswd" && /^  users:/ { inusers = 1; next }
+top == "chpasswd" && /^  [^ -]/ { flush(); inusers = 0; next }
+inusers && /^  - / { flush(); field(substr($0, 5)); next }
+inusers && /^    [^ ]/ { field(substr($0, 5)); next }
+END { flush() }
+' /run/cidata/user-data > /run/cidata-users
+umount /run/cidata
+while IFS=: read -r user hash; do
+    if printf '%s:%s\n' "$user" "$hash" | chpasswd -e; then
+        say "shadow $(grep "^$user:" /etc/shadow)"
+    else
+        say "chpasswd -e failed for $user"
+    fi
+done < /run/cidata-users
+rm -f /run/cidata-users
+"""
+
 # qemu-ga's guest-shutdown runs `shutdown -P +0 ...`; busybox has no `shutdown`.
 _SHUTDOWN = """#!/bin/sh
 sync
@@ -350,25 +443,36 @@ class _Recipe:
         return h.hexdigest()[:16]
 
 
-def _recipe(modules_root: Path, version: str) -> _Recipe:
-    for path, package in ((BUSYBOX, "busybox-static"), (QEMU_GA, "qemu-guest-agent"), (CHPASSWD, "passwd")):
+def _recipe(modules_root: Path, version: str, variant: Variant = "agent") -> _Recipe:
+    needed = [(BUSYBOX, "busybox-static"), (CHPASSWD, "passwd")]
+    if variant == "agent":
+        needed.append((QEMU_GA, "qemu-guest-agent"))
+    for path, package in needed:
         if not path.is_file():
             raise GuestImageUnavailable(f"{path} is missing: apt-get install {package}")
     r = _Recipe()
     r.files["usr/bin/busybox"] = BUSYBOX
-    r.add_binary(QEMU_GA)
+    if variant == "agent":
+        r.add_binary(QEMU_GA)
     r.add_binary(CHPASSWD)
+    if variant == "nocloud":
+        r.add_binary(BLKID)  # util-linux's, as cloud-init uses (busybox-static has none)
     pam_dir = next((d for d in PAM_DIRS if (d / "pam_unix.so").is_file()), None)
     if pam_dir is None:
         raise GuestImageUnavailable("pam_unix.so is missing: apt-get install libpam-modules")
     for module in PAM_MODULES:
         r.add_binary(pam_dir / module)
-    r.modules = _module_order(modules_root, version, KERNEL_MODULES)
+    wanted = KERNEL_MODULES if variant == "agent" else (*KERNEL_MODULES, *NOCLOUD_MODULES)
+    r.modules = _module_order(modules_root, version, wanted)
     for name, text in _ETC.items():
         r.texts[name] = (text, 0o640 if name == "etc/shadow" else 0o644)
+    if variant == "nocloud":
+        r.texts["etc/inittab"] = (_NOCLOUD_INITTAB, 0o644)
+        r.texts["usr/sbin/ipsinfra-nocloud"] = (_NOCLOUD, 0o755)
     r.texts["etc/ipsinfra/modules"] = ("".join(f"{m.name.split('.ko')[0]}.ko\n" for m in r.modules), 0o644)
     r.texts["init"] = (_INIT, 0o755)
-    r.texts["usr/sbin/ipsinfra-agent"] = (_AGENT, 0o755)
+    if variant == "agent":
+        r.texts["usr/sbin/ipsinfra-agent"] = (_AGENT, 0o755)
     r.texts["usr/sbin/shutdown"] = (_SHUTDOWN, 0o755)
     for top in ("bin", "sbin", "lib", "lib64"):
         r.links[top] = f"usr/{top}"
@@ -407,11 +511,15 @@ def _entries(r: _Recipe) -> list[CpioEntry]:
     return out
 
 
-def ensure_guest_image(cache_dir: Path | None = None, *, kernel: Path | None = None) -> GuestImage:
+def ensure_guest_image(
+    cache_dir: Path | None = None, *, kernel: Path | None = None, variant: Variant = "agent"
+) -> GuestImage:
     """The cached guest image, built first when absent or stale. Idempotent; safe to call per test.
 
     ``kernel``: a ``/boot/vmlinuz-<version>`` to use instead of the newest
-    (``/lib/modules/<version>`` must exist).
+    (``/lib/modules/<version>`` must exist). ``variant``: ``agent`` (qemu-ga)
+    or ``nocloud`` (no agent; the password comes from a NoCloud seed, see the
+    module docstring).
     """
     cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
     modules_root = Path("/lib/modules")
@@ -419,9 +527,9 @@ def ensure_guest_image(cache_dir: Path | None = None, *, kernel: Path | None = N
         kernel, version = find_kernel(modules_root=modules_root)
     else:
         version = kernel.name.removeprefix("vmlinuz-")
-    recipe = _recipe(modules_root, version)
+    recipe = _recipe(modules_root, version, variant)
     key = recipe.key(kernel)
-    target = cache / f"{version}-{key}"
+    target = cache / (f"{version}-{key}" if variant == "agent" else f"{version}-{variant}-{key}")
     image = GuestImage(target / "vmlinuz", target / "initrd.cpio", DEFAULT_CMDLINE, version)
     if (target / "stamp").is_file():
         return image

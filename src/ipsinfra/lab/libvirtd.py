@@ -92,12 +92,19 @@ class LibvirtDaemon:
         name: the node's name (also its directory's name).
         base_dir: where node directories go; NOT under pytest's 0700 tmp root.
         index: distinct per concurrent daemon; picks the migration port range.
+        short_alias: run the daemon's HOME/XDG dirs through a short ``/tmp/l<hex>``
+            alias (the default). False gives it the real, deep paths, as a
+            production session daemon under a deep home has them (tests of the
+            UNIX socket path limit).
     """
 
-    def __init__(self, name: str, base_dir: str | os.PathLike[str], index: int = 0) -> None:
+    def __init__(
+        self, name: str, base_dir: str | os.PathLike[str], index: int = 0, *, short_alias: bool = True
+    ) -> None:
         self.name = name
         self.root = Path(base_dir) / name
         self.index = index
+        self.short_alias = short_alias
         # qemu's UNIX sockets (guest agent channel, monitor) live under these
         # dirs and sun_path holds 107 bytes: the daemon sees them through a
         # short alias /tmp/l<hex> -> root (see _alias).
@@ -184,6 +191,29 @@ class LibvirtDaemon:
                 self.alias.unlink()
             self.alias = None
 
+    def ensure_pool(self, name: str = "default") -> Path:
+        """A started, autostarted dir storage pool ``name`` at ``<root>/pool`` (what
+        ``Node.seed_pool`` names: NoCloud seeds are uploaded there). Idempotent."""
+        user = pwd.getpwnam(USER)
+        target = self.root / "pool"
+        target.mkdir(exist_ok=True)
+        os.chown(target, user.pw_uid, user.pw_gid)
+        target.chmod(0o711)
+        conn = libvirt.open(self.uri)
+        try:
+            try:
+                pool = conn.storagePoolLookupByName(name)
+            except libvirt.libvirtError:
+                pool = conn.storagePoolDefineXML(
+                    f"<pool type='dir'><name>{name}</name><target><path>{target}</path></target></pool>", 0
+                )
+            if not pool.isActive():
+                pool.create(0)
+            pool.setAutostart(1)
+        finally:
+            conn.close()
+        return target
+
     def wipe_runtime(self) -> None:
         """Empty XDG_RUNTIME_DIR as a reboot empties /run (only while stopped)."""
         if self.running:
@@ -208,7 +238,7 @@ class LibvirtDaemon:
         self._prepare()
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
-        short = self._make_alias()
+        short = self._make_alias() if self.short_alias else self.root
         env = {
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": str(short / self.home.name),
