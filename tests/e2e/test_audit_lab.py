@@ -167,3 +167,37 @@ def test_cli_audit_on_the_lab(lab: Lab, tmp_path: Path, capsys: pytest.CaptureFi
     data = json.loads(capsys.readouterr().out)
     assert [f["target"] for f in data["findings"] if f["check"] == "vds_not_running"] == ["VPS1001(113.10)"]
     assert ET.parse(junit).getroot().get("failures") is not None
+
+
+def test_reboot_vds_that_ran_without_autostart_is_found_a_blocked_one_is_not(lab: Lab) -> None:
+    """§5.2: what ran before the reboot is checked, autostart or not (issue 17, part 3).
+
+    Nothing stops VPS1001 after the reboot: its client runs it without
+    autostart, so the node's own boot does not bring it back.
+    """
+    from ipsinfra.abuse.block import block
+
+    assert lab.fleet is not None
+    kvm1 = lab.driver("kvm1")
+    kvm1.set_autostart("VPS1001(113.10)", False)
+    assert kvm1.get_vds("VPS1001(113.10)").state is VdsState.RUNNING
+    run(lab)  # remembers the boot ids and what runs
+    with lab.journal() as journal:  # VPS1002 ran at that audit; blocked since (§7.2)
+        block("203.0.113.102", lab.fleet, lab.pool, reason="spamhaus_sbl", journal=journal, stop_timeout=2)
+    lab.reboot("kvm1")
+    assert lab.driver("kvm1").get_vds("VPS1001(113.10)").state is VdsState.STOPPED
+
+    report = run(lab)
+    assert [n.node for n in report.nodes if n.rebooted] == ["kvm1"]
+    assert targets(report, "vds_down_after_reboot") == ["VPS1001(113.10)"]
+    assert targets(report, "vds_not_running") == []
+    assert all(f.target != "VPS1002(113.10)" for f in report.open_findings), audit.to_markdown(report)
+    assert "ran before the reboot of kvm1" in audit.to_markdown(report)
+
+    fixed = run(lab, fix=True)  # the same boot: the audit still knows what ran before it
+    assert [f.target for f in fixed.findings if f.fixed] == ["VPS1001(113.10)"]
+    assert lab.driver("kvm1").get_vds("VPS1001(113.10)").state is VdsState.RUNNING
+    assert lab.driver("kvm1").get_vds("VPS1002(113.10)").state is VdsState.STOPPED
+    with lab.journal() as journal:
+        assert [e.target for e in journal.entries(action="vds.start")] == ["kvm1/VPS1001(113.10)"]
+    assert targets(run(lab), "vds_down_after_reboot") == []

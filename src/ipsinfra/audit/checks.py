@@ -2,12 +2,19 @@
 
 Each check returns a :class:`CheckOutcome` (passed, or its findings), so the
 JUnit report can show every check, passing or not, per node.
+
+§5.2 after a node reboot has two halves: the VDS that *should* run (autostart
+on, not blocked...: ``vds_not_running``) and the VDS that *ran* before the
+reboot, which a human on shift also checks. The second needs a memory: each
+audit leaves a :class:`RunningRecord` per node (the state store's ``ran:<node>``,
+next to ``boot:<node>``), and the next audit compares with it
+(``vds_down_after_reboot``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,6 +59,22 @@ class VdsFacts(BaseModel):
 NO_FACTS = VdsFacts()
 
 
+class RunningRecord(BaseModel):
+    """What one audit saw running on a node, kept for the next audit (§5.2).
+
+    ``down_since_reboot`` carries the VDS that ran before an earlier reboot and
+    were still down: the audit that runs after the first one (``--fix``, the
+    next night) still knows them, until they run again or are blocked.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    running: list[str] = Field(default_factory=list, description="VDS names running at that audit")
+    down_since_reboot: list[str] = Field(
+        default_factory=list, description="VDS that ran before a reboot and were still down at that audit"
+    )
+
+
 class NodeObservation(BaseModel):
     """Everything the checks need about one node, gathered beforehand."""
 
@@ -70,6 +93,9 @@ class NodeObservation(BaseModel):
     )
     inventory: dict[str, Vds] = Field(default_factory=dict, description="the inventory's VDS records by name")
     dc_names: dict[str, str] | None = Field(default=None, description="main IP -> the DC's name for it")
+    last_audit: RunningRecord | None = Field(
+        default=None, description="what the last audit saw running here (None: no audit remembered)"
+    )
 
 
 def facts_of(vds: Vds, record: Vds | None, state: Mapping[str, object] | None) -> VdsFacts:
@@ -97,17 +123,46 @@ def facts_of(vds: Vds, record: Vds | None, state: Mapping[str, object] | None) -
     )
 
 
-def should_run(vds: Vds, facts: VdsFacts, today: dt.date) -> bool:
-    """§5.2: autostart on, not blocked, not cancelled, trial not expired."""
-    if not vds.autostart or facts.blocked or facts.cancelled:
+def may_run(facts: VdsFacts, today: dt.date) -> bool:
+    """Not blocked, not cancelled, trial not expired: starting it breaks no rule (§7.2, §2.1)."""
+    if facts.blocked or facts.cancelled:
         return False
     return not (facts.trial_end is not None and facts.trial_end < today)
+
+
+def should_run(vds: Vds, facts: VdsFacts, today: dt.date) -> bool:
+    """§5.2: autostart on, not blocked, not cancelled, trial not expired."""
+    return vds.autostart and may_run(facts, today)
 
 
 def _outcome(
     check: str, node: str, findings: Sequence[Finding] = (), skipped: str | None = None
 ) -> CheckOutcome:
     return CheckOutcome(check=check, node=node, findings=list(findings), skipped=skipped)
+
+
+def _state_now(obs: NodeObservation, vds: Vds) -> VdsState:
+    """The VDS's state, with a transitional one replaced by its second reading."""
+    if vds.state.transitional:
+        again = obs.recheck.get(vds.name)
+        if again is not None:
+            return again.state
+    return vds.state
+
+
+def ran_before_reboot(obs: NodeObservation, rebooted: bool) -> list[str]:
+    """The VDS that ran before the node's last reboot, by the last audit's record.
+
+    Empty on the first audit (nothing remembered) and when the node did not
+    reboot since, apart from those an earlier post-reboot audit found still down.
+    """
+    last = obs.last_audit
+    if last is None:
+        return []
+    names = list(last.down_since_reboot)
+    if rebooted:
+        names += last.running
+    return list(dict.fromkeys(names))
 
 
 def check_reboot(obs: NodeObservation) -> tuple[bool, CheckOutcome]:
@@ -130,7 +185,10 @@ def check_reboot(obs: NodeObservation) -> tuple[bool, CheckOutcome]:
                 priority=Priority.OTHER,
                 node=name,
                 target=name,
-                message=f"node {name} rebooted (booted {when}); the VDS that should run were checked",
+                message=(
+                    f"node {name} rebooted (booted {when}); the VDS that should run "
+                    "and those that ran at the last audit were checked"
+                ),
                 action="note the reboot in the shift hand-over (§5.2); see the VDS findings below",
                 rule="§5.2",
             )
@@ -138,32 +196,88 @@ def check_reboot(obs: NodeObservation) -> tuple[bool, CheckOutcome]:
     )
 
 
-def check_not_running(obs: NodeObservation, today: dt.date) -> CheckOutcome:
-    """§5.2: every VDS that should run runs; transitional states are re-read, not alarmed."""
+def check_not_running(obs: NodeObservation, today: dt.date, ran_before: Collection[str] = ()) -> CheckOutcome:
+    """§5.2: every VDS that should run runs; transitional states are re-read, not alarmed.
+
+    A VDS in ``ran_before`` (it ran before the node's reboot) is reported here
+    once, with that said in the message: ``vds_down_after_reboot`` leaves it out.
+    """
     found: list[Finding] = []
     for vds in obs.vds:
         facts = obs.facts.get(vds.name, NO_FACTS)
         if not should_run(vds, facts, today) or vds.state is VdsState.RUNNING:
             continue
-        state: VdsState = vds.state
-        if state.transitional:
-            again = obs.recheck.get(vds.name)
-            state = again.state if again is not None else state
-            if state is VdsState.RUNNING:
-                continue
+        state = _state_now(obs, vds)
+        if state is VdsState.RUNNING:
+            continue
         priority = Priority.MANAGED if facts.managed else Priority.SERVICE_DOWN
+        before = "; it ran before the node's reboot" if vds.name in ran_before else ""
         found.append(
             Finding(
                 check="vds_not_running",
                 priority=min(priority, Priority.SERVICE_DOWN),
                 node=obs.node.name,
                 target=vds.name,
-                message=f"{vds.name} should run (autostart on, not blocked) but is {state.value}",
+                message=f"{vds.name} should run (autostart on, not blocked) but is {state.value}{before}",
                 action=f"start it (`ipsinfra audit --fix` or start on {obs.node.name}), then check SSH/RDP",
                 rule="§5.2",
             )
         )
     return _outcome("vds_not_running", obs.node.name, found)
+
+
+def check_down_after_reboot(obs: NodeObservation, rebooted: bool, today: dt.date) -> CheckOutcome:
+    """§5.2: a VDS that ran before the node's reboot and is down now, autostart or not.
+
+    A human on shift checks what ran before the reboot, not only what has
+    autostart on. VDS with autostart on are ``vds_not_running``'s (one finding
+    per VDS, never two); a blocked or cancelled VDS, or a trial past its end,
+    is down on purpose (§7.2, §2.1) and no finding here.
+    """
+    earlier = set(ran_before_reboot(obs, rebooted))
+    found: list[Finding] = []
+    for vds in obs.vds:
+        if vds.name not in earlier:
+            continue
+        facts = obs.facts.get(vds.name, NO_FACTS)
+        if should_run(vds, facts, today) or not may_run(facts, today):
+            continue
+        state = _state_now(obs, vds)
+        if state is VdsState.RUNNING:
+            continue
+        found.append(
+            Finding(
+                check="vds_down_after_reboot",
+                priority=Priority.SERVICE_DOWN,
+                node=obs.node.name,
+                target=vds.name,
+                message=(
+                    f"{vds.name} ran before the reboot of {obs.node.name}, {state.value} now "
+                    "(autostart off, so the node did not bring it back)"
+                ),
+                action=(
+                    f"start it (`ipsinfra audit --fix` or start on {obs.node.name}), then check SSH/RDP; "
+                    "ask the client whether autostart should be on"
+                ),
+                rule="§5.2",
+            )
+        )
+    return _outcome("vds_down_after_reboot", obs.node.name, found)
+
+
+def running_record(
+    obs: NodeObservation, rebooted: bool, today: dt.date, started: Collection[str] = ()
+) -> RunningRecord:
+    """What this audit leaves for the next one: what runs now (``started`` by
+    ``--fix`` included), and what ran before a reboot and is still down."""
+    running = [v.name for v in obs.vds if v.name in started or _state_now(obs, v) is VdsState.RUNNING]
+    listed = {v.name: v for v in obs.vds}
+    still_down = [
+        name
+        for name in ran_before_reboot(obs, rebooted)
+        if name in listed and name not in running and may_run(obs.facts.get(name, NO_FACTS), today)
+    ]
+    return RunningRecord(running=running, down_since_reboot=still_down)
 
 
 def check_names(obs: NodeObservation) -> CheckOutcome:
@@ -354,7 +468,8 @@ def run_checks(obs: NodeObservation, today: dt.date) -> tuple[bool, list[CheckOu
     return rebooted, [
         _outcome("node_reachable", obs.node.name),
         reboot,
-        check_not_running(obs, today),
+        check_not_running(obs, today, ran_before_reboot(obs, rebooted)),
+        check_down_after_reboot(obs, rebooted, today),
         check_names(obs),
         check_drift(obs),
         check_blocked_autostart(obs),

@@ -26,12 +26,17 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from ipsinfra.audit.checks import (
+    NO_FACTS,
     BootIdentity,
     NodeObservation,
+    RunningRecord,
     VdsFacts,
     facts_of,
     run_checks,
+    running_record,
     should_run,
     unreachable,
 )
@@ -57,6 +62,8 @@ NODES_PER_PROCESS = 25
 MAX_PROCESSES_PER_CPU = 4
 MAX_PROCESSES = 16
 ProbeFor = Callable[[Vds, Vds | None], str | None]
+# Findings ``--fix`` answers by starting the VDS (never a blocked or cancelled one).
+STARTABLE_CHECKS = frozenset({"vds_not_running", "vds_down_after_reboot"})
 
 
 def read_boot_over_ssh(node: Node, *, timeout: float = 15.0) -> BootIdentity:
@@ -222,10 +229,12 @@ class _Auditor:
         # VDS; nothing writes it while the audit runs (new boots are stored after).
         self.states: dict[str, dict[str, Any]] = {}
         if journal is not None:
-            for prefix in ("boot:", "vds:"):
+            for prefix in ("boot:", "vds:", "ran:"):
                 self.states.update(journal.latest_states(prefix))
         self._journal_lock = threading.Lock()
+        # Stored together after the audit: the boot identity and what ran in it (§5.2).
         self.new_boots: dict[str, BootIdentity] = {}
+        self.new_running: dict[str, RunningRecord] = {}
 
     def _state(self, key: str) -> dict[str, Any] | None:
         return self.states.get(key)
@@ -259,6 +268,13 @@ class _Auditor:
             boot_now, boot_problem = None, f"boot identity unreadable: {type(exc).__name__}: {exc}"
         before_raw = self._state(f"boot:{node.name}")
         boot_before = BootIdentity.model_validate(before_raw) if before_raw else None
+        last_audit: RunningRecord | None = None
+        ran_raw = self._state(f"ran:{node.name}")
+        if ran_raw:
+            try:
+                last_audit = RunningRecord.model_validate(ran_raw)
+            except ValidationError:  # unreadable: as on a first audit, nothing is claimed to have run
+                last_audit = None
 
         facts: dict[str, VdsFacts] = {
             v.name: facts_of(v, self.fleet.vds.get(v.name), self._state(f"vds:{v.name}")) for v in listed
@@ -299,6 +315,7 @@ class _Auditor:
                 **{v.name: self.fleet.vds[v.name] for v in listed if v.name in self.fleet.vds},
             },
             dc_names=self.dc_names,
+            last_audit=last_audit,
         )
         rebooted, outcomes = run_checks(obs, self.today)
         if boot_problem:
@@ -307,9 +324,17 @@ class _Auditor:
                 for o in outcomes
             ]
         if self.fix:
-            outcomes = [self._fix(driver, node, o) if o.check == "vds_not_running" else o for o in outcomes]
+            outcomes = [
+                self._fix(driver, node, o, facts) if o.check in STARTABLE_CHECKS else o for o in outcomes
+            ]
         if boot_now is not None:
+            # Only with a boot identity: a record of what ran is worth something
+            # only next to the boot it ran in.
+            fixed_now = {
+                f.target for o in outcomes if o.check in STARTABLE_CHECKS for f in o.findings if f.fixed
+            }
             self.new_boots[node.name] = boot_now
+            self.new_running[node.name] = running_record(obs, rebooted, self.today, fixed_now)
         running = sum(1 for v in listed if v.state is VdsState.RUNNING)
         return NodeAudit(
             node=node.name,
@@ -323,9 +348,15 @@ class _Auditor:
             duration_s=time.monotonic() - started,
         )
 
-    def _fix(self, driver: HypervisorDriver, node: Node, outcome: CheckOutcome) -> CheckOutcome:
+    def _fix(
+        self, driver: HypervisorDriver, node: Node, outcome: CheckOutcome, facts: Mapping[str, VdsFacts]
+    ) -> CheckOutcome:
         fixed: list[Finding] = []
         for f in outcome.findings:
+            known = facts.get(f.target, NO_FACTS)
+            if known.blocked or known.cancelled:  # §7.2, §11.8: whatever a finding says, never these
+                fixed.append(f)
+                continue
             try:
                 driver.start(f.target)
                 ok = driver.get_vds(f.target).state is VdsState.RUNNING
@@ -385,7 +416,8 @@ def _shard_main(auditor: _Auditor, shard: list[str], max_workers: int, out: Conn
             auditor, shard, max_workers, lambda r: out.send_bytes(b"N" + r.model_dump_json().encode())
         )
         boots = {node: boot.model_dump(mode="json") for node, boot in auditor.new_boots.items()}
-        out.send_bytes(b"B" + json.dumps(boots).encode())
+        ran = {node: record.model_dump(mode="json") for node, record in auditor.new_running.items()}
+        out.send_bytes(b"B" + json.dumps({"boots": boots, "ran": ran}).encode())
     except Exception as exc:  # the parent raises it; a per-node error is a result, not this
         out.send_bytes(b"X" + f"{type(exc).__name__}: {exc}".encode())
     finally:
@@ -437,8 +469,11 @@ def _audit_in_processes(
                     results[result.node] = result
                     progress(result)
                 elif kind == b"B":
-                    for node, boot in json.loads(body).items():
+                    stored = json.loads(body)
+                    for node, boot in stored["boots"].items():
                         auditor.new_boots[node] = BootIdentity.model_validate(boot)
+                    for node, record in stored["ran"].items():
+                        auditor.new_running[node] = RunningRecord.model_validate(record)
                 else:
                     failures.append(body.decode(errors="replace"))
         for proc, _ in workers:
@@ -485,7 +520,10 @@ def run(
     """Audit ``nodes`` (default: every node of the fleet) concurrently.
 
     Without ``fix`` nothing is changed; with it, VDS that should run and
-    don't are started and re-verified, one journal line each.
+    don't, and VDS that ran before their node's reboot and are down now, are
+    started and re-verified, one journal line each; a blocked or cancelled VDS
+    never. Each node's boot identity and the VDS running on it are stored in
+    the journal's state (``boot:<node>``, ``ran:<node>``) for the next audit.
 
     ``max_workers`` nodes are audited at once (threads: the work is mostly
     waiting on the network). On a big fleet the nodes are split over
@@ -532,8 +570,12 @@ def run(
         nodes=[results[n] for n in names],
     )
     if journal is not None:
-        for node, boot in auditor.new_boots.items():
-            journal.set_state(f"boot:{node}", boot.model_dump(mode="json"))
+        states = {f"boot:{node}": boot.model_dump(mode="json") for node, boot in auditor.new_boots.items()}
+        states.update(
+            {f"ran:{n}": record.model_dump(mode="json") for n, record in auditor.new_running.items()}
+        )
+        if states:
+            journal.set_states(states)
         journal.record(
             "audit.run",
             ",".join(names),

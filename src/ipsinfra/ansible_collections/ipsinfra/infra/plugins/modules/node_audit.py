@@ -9,15 +9,18 @@ description:
   - Audits the nodes concurrently, one result per node, so a node that does not answer becomes one
     C(node_reachable) finding and never hides the others.
   - Checks reboots since the last audit and VDS that should run but do not (tolerating transitional states
-    with a short recheck), names that break the naming rule or carry another node's octets, vCPU and cpuset
-    drift from the inventory, blocked VDS with autostart on, trials past their end date, server names that
-    differ from the DC's list, and SSH/RDP answering on VDS that should run.
+    with a short recheck), VDS that ran at the last audit and are down after their node's reboot (autostart
+    or not; blocked and cancelled VDS excepted), names that break the naming rule or carry another node's
+    octets, vCPU and cpuset drift from the inventory, blocked VDS with autostart on, trials past their end
+    date, server names that differ from the DC's list, and SSH/RDP answering on VDS that should run.
   - Writes the report as Markdown (the shift hand-over), JSON and/or JUnit XML. The report files are the
     audit's output and are rewritten each run; writing them is not a change.
-  - Without O(fix) nothing on the nodes is changed. With it, VDS that should run are started and
-    re-verified, and the task reports C(changed).
-  - In check mode the journal is only read (a check run does not store boot identities, so it never hides a
-    reboot from the next real run); with O(fix), what would be started is reported as C(changed).
+  - Without O(fix) nothing on the nodes is changed. With it, VDS that should run, and VDS that ran before
+    their node's reboot, are started and re-verified (a blocked or cancelled VDS never), and the task
+    reports C(changed).
+  - In check mode the journal is only read (a check run does not store boot identities or what ran, so
+    it never hides a reboot from the next real run); with O(fix), what would be started is reported as
+    C(changed).
 author: ipsinfra
 version_added: "0.1.0"
 extends_documentation_fragment:
@@ -181,7 +184,7 @@ def run_module() -> None:
     module = AnsibleModule(argument_spec=_argument_spec(), supports_check_mode=True)
     require_ipsinfra(module)
     from ipsinfra import audit
-    from ipsinfra.audit.run import default_probe_for
+    from ipsinfra.audit.run import STARTABLE_CHECKS, default_probe_for
 
     p = module.params
     result: dict[str, Any] = {"changed": False}
@@ -208,7 +211,7 @@ def run_module() -> None:
         module.fail_json(msg=error_message(exc), **result)
 
     if module.check_mode and p["fix"]:
-        fixed = [f.target for f in report.open_findings if f.check == "vds_not_running"]
+        fixed = [f.target for f in report.open_findings if f.check in STARTABLE_CHECKS]
     else:
         fixed = [f.target for f in report.findings if f.fixed]
     markdown = audit.to_markdown(report)
