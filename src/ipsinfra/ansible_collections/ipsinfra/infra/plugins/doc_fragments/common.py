@@ -15,9 +15,17 @@ options:
     required: true
   journal:
     description:
-      - The action journal, a path to an SQLite file or an SQLAlchemy URL.
+      - The action journal and state store, a path to an SQLite file or an SQLAlchemy URL
+        (PostgreSQL C(postgresql+psycopg://user@host/db)).
       - Defaults to C($IPSINFRA_JOURNAL), else C(~/.local/state/ipsinfra/journal.sqlite3) on the controller.
+      - A URL with a password is refused (task options are logged); use O(journal_password_file),
+        C($IPSINFRA_JOURNAL) or libpq's C($PGPASSWORD).
     type: str
+  journal_password_file:
+    description:
+      - A file holding the journal database's password (one line), used with a O(journal) URL
+        that has none. Defaults to C($IPSINFRA_JOURNAL_PASSWORD_FILE).
+    type: path
 requirements:
   - the C(ipsinfra) Python package on the controller
 notes:

@@ -24,7 +24,7 @@ try:
     from ipsinfra.errors import IpsinfraError
     from ipsinfra.hypervisors import DriverPool
     from ipsinfra.inventory import Fleet, load
-    from ipsinfra.journal import Journal
+    from ipsinfra.journal import PASSWORD_FILE_ENV, Journal, safe_url, url_secrets
     from ipsinfra.models import Vds
 except ImportError:  # pragma: no cover - reported by require_ipsinfra()
     IMPORT_ERROR = traceback.format_exc()
@@ -34,7 +34,10 @@ FLEET_PLUGIN = "ipsinfra.infra.fleet"
 # The options every module shares (documented in the ipsinfra.infra.common doc fragment).
 COMMON_ARGS: dict[str, Any] = {
     "inventory": {"type": "path", "required": True},
+    # A path or URL, shown in the task's arguments: a URL carrying a password is refused
+    # (check_journal_options); the password comes from journal_password_file or the environment.
     "journal": {"type": "str"},
+    "journal_password_file": {"type": "path", "no_log": False},  # a path, not the secret
 }
 
 
@@ -49,6 +52,31 @@ def require_ipsinfra(module: Any) -> None:
             ),
             exception=IMPORT_ERROR,
         )
+    check_journal_options(module)
+
+
+def check_journal_options(module: Any) -> None:
+    """The journal's password never rides in a task option: Ansible shows those (the
+    task's arguments, ``invocation.module_args``, AWX's job events).
+
+    A ``journal`` URL that carries one fails the task, the password masked in
+    everything it returns; ``journal_password_file`` is handed to the journal
+    (``$IPSINFRA_JOURNAL_PASSWORD_FILE`` of this module's process).
+    """
+    url = module.params.get("journal")
+    secrets = url_secrets(url)
+    if secrets:
+        module.no_log_values.update(secrets)
+        module.fail_json(
+            msg=(
+                f"journal: {safe_url(url)}: a password in this option shows in the task's arguments; "
+                f"put it in a file named by journal_password_file (or ${PASSWORD_FILE_ENV}), "
+                "or give the whole URL in $IPSINFRA_JOURNAL, or use libpq's $PGPASSWORD / ~/.pgpass"
+            )
+        )
+    password_file = module.params.get("journal_password_file")
+    if password_file:
+        os.environ[PASSWORD_FILE_ENV] = str(password_file)
 
 
 def static_inventory(path: str | os.PathLike[str]) -> Path:
@@ -110,6 +138,9 @@ class ReadOnlyJournal:
     def set_state(self, key: str, value: Any) -> None:
         return None
 
+    def set_states(self, values: Any) -> None:
+        return None
+
     def record(self, *args: Any, **kwargs: Any) -> None:
         return None
 
@@ -158,3 +189,46 @@ def error_message(exc: BaseException) -> str:
     if isinstance(exc, IpsinfraError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+# Every module that changes the fleet has a `write_back` option (ipsinfra.inventory.writeback).
+def write_back_path(params: dict[str, Any]) -> Path | None:
+    """The inventory directory to update, or None when the task says ``write_back: false``."""
+    return static_inventory(params["inventory"]) if params.get("write_back", True) else None
+
+
+def add_inventory_change(module: Any, result: dict[str, Any], change: Any, commit: bool = False) -> None:
+    """Put the inventory's write-back into ``result``: ``inventory_change``, and ``diff`` per file.
+
+    ``diff`` becomes a list (Ansible shows each item): the module's own
+    before/after first, then one before/after pair per inventory file (with ``commit``, the
+    written files are committed in the inventory's git repository). A
+    write-back that could not write is a warning naming the file; the task's
+    own change stands (the fleet was changed and journalled).
+    """
+    if change is None:
+        return
+    result["inventory_change"] = {
+        "inventory": change.inventory,
+        "files": [e.path for e in change.edits],
+        "renamed": {e.renamed_from: e.path for e in change.edits if e.renamed_from},
+        "written": change.written,
+        "error": change.error,
+        "diff": change.diff(),
+        "journal_seq": change.journal_seq,
+    }
+    if change.edits:
+        result["changed"] = True
+        if module._diff:
+            own = result.get("diff")
+            own_list = own if isinstance(own, list) else ([own] if own else [])
+            result["diff"] = [*own_list, *change.ansible_diff()]
+    if change.error is not None:
+        module.warn(f"inventory not updated: {change.error}; change it by hand (inventory_change.diff)")
+    if commit and change.written:
+        from ipsinfra.inventory.writeback import WriteBackError, commit_change
+
+        try:
+            result["inventory_change"]["commit"] = commit_change(change)
+        except WriteBackError as exc:
+            module.warn(f"inventory not committed: {exc}")
