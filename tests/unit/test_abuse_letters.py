@@ -7,7 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from ipsinfra.abuse import Letter, LetterKind, LetterTemplateError, classify, parse_complaint, render_letters
+from ipsinfra.abuse import (
+    AddressError,
+    Letter,
+    LetterKind,
+    LetterTemplateError,
+    classify,
+    draft_letters,
+    parse_complaint,
+    render_letters,
+)
+from ipsinfra.abuse.headers import one_line, parse_address
 from ipsinfra.abuse.letters import render
 from ipsinfra.errors import InvalidInput
 from ipsinfra.models import Client, Site
@@ -123,3 +133,79 @@ def test_missing_addresses_are_input_errors() -> None:
             cancelled=False,
             abuse_from="abuse@ourhost.example.net",
         )
+
+
+# --------------------------------------------------------------------------- hostile complaints (issue 18)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Re: spam\r\nBcc: victim@evil.test", "Re: spam Bcc: victim@evil.test"),
+        ("a\u2028b\u2029c\u0085d\x7fe\x00f\x1bg\x9bh", "a b c d e f g h"),
+        ("=?utf-8?q?spam=0ABcc:_victim@evil.test?=", "spam Bcc: victim@evil.test"),
+        ("=?utf-8?b?PT91dGYtOD9xP3NwYW09MEFCY2M6X3g/PQ==?=", "spam Bcc: x"),  # an encoded word in one
+        ("=?koi8-r?b?6dfBzg==?= - жалоба", "Иван - жалоба"),
+        ("plain   subject ", "plain subject"),
+    ],
+)
+def test_one_line_decodes_then_removes_controls(text: str, expected: str) -> None:
+    assert one_line(text) == expected
+    assert one_line(expected) == expected  # a fixed point: nothing left for the policy to decode
+
+
+def test_addresses_are_parsed_and_rerendered_never_pasted() -> None:
+    assert str(parse_address("Ivan <IVAN@client.example>", field="to")) == "Ivan <IVAN@client.example>"
+    assert (
+        str(parse_address("=?koi8-r?b?6dfBzg==?= <i@client.example>", field="to"))
+        == "Иван <i@client.example>"
+    )
+    crlf_name = (
+        "=?utf-8?q?Iv=0D=0Aan?= <i@client.example>"  # the stdlib refuses it: so do we, naming the field
+    )
+    for bad in (
+        "<",
+        '"',
+        "a@",
+        "‹",
+        "a@b.example, c@d.example",
+        "x@y.example\r\nBcc: v@evil.test",
+        "",
+        crlf_name,
+    ):
+        with pytest.raises(AddressError, match="to: value"):
+            parse_address(bad, field="to")
+
+
+def test_draft_letters_reports_the_bad_letter_and_keeps_the_others() -> None:
+    complaint = parse_complaint((CORPUS / "07_sbl_notice.eml").read_bytes())
+    drafts = draft_letters(
+        complaint,
+        classify(complaint, complaint.received_at),
+        server_name=SERVER,
+        client=CLIENT.model_copy(update={"email": None}),  # no ticket possible
+        site=Site(name="x1", dc="X"),  # no DC abuse address either
+        cancelled=False,
+        abuse_from="abuse@ourhost.example.net",
+    )
+    assert [x.kind for x in drafts.letters] == [LetterKind.COMPLAINANT_REPLY]
+    assert len(drafts.problems) == 2
+    assert "client_ticket: client.email: value None" in drafts.problems[0]
+    assert "dc_notice: site.dc_abuse_email: value None" in drafts.problems[1]
+
+
+def test_handle_writes_no_letter_past_the_block_by_raising(tmp_path: Path) -> None:
+    """A letter that cannot be drafted is in the result; it never raises past the work done."""
+    from ipsinfra.abuse.handle import handle_complaint
+    from ipsinfra.hypervisors import DriverPool
+    from tests.unit.fleetkit import fleet, node, vds
+
+    f = fleet(
+        node("kvm1", "192.0.2.10"), vds=(vds("VPS1234(34.56)", "kvm1", ips=["203.0.113.45"], client="c1"),)
+    )
+    raw = (CORPUS / "01_spam_plain_en.eml").read_bytes()
+    with DriverPool(f.nodes) as pool:
+        result = handle_complaint(raw, f, pool, abuse_from="abuse@ourhost.example.net", check=True)
+    assert [s.action for s in result.services if s.server] == ["deadline"]
+    assert [x.kind for x in result.letters] == [LetterKind.COMPLAINANT_REPLY]  # the complainant still hears
+    assert result.letter_problems and "client.email: value None" in result.letter_problems[0]

@@ -20,30 +20,51 @@ from ipsinfra.abuse.dnsbl import (
     decide_block,
     decode,
 )
+from ipsinfra.abuse.headers import AddressError
 from ipsinfra.abuse.intake import (
     Complaint,
     ComplaintFormat,
+    ComplaintRejected,
+    ComplaintTooComplex,
+    ComplaintTooLarge,
+    IntakeLimits,
+    MalformedComplaint,
     extract_ips,
     extract_reaction_hours,
     parse_complaint,
 )
-from ipsinfra.abuse.letters import Letter, LetterKind, LetterTemplateError, render_letters
-from ipsinfra.abuse.mail import Delivery, MailError, SendReport, SmtpConfig, send
+from ipsinfra.abuse.letters import (
+    Letter,
+    LetterDrafts,
+    LetterKind,
+    LetterTemplateError,
+    draft_letters,
+    render_letters,
+)
+from ipsinfra.abuse.mail import Delivery, LetterError, MailError, SendReport, SmtpConfig, send
 
 __all__ = [
     "CATEGORIES",
     "IMMEDIATE",
+    "AddressError",
     "BlockDecision",
     "Complaint",
     "ComplaintFormat",
+    "ComplaintRejected",
+    "ComplaintTooComplex",
+    "ComplaintTooLarge",
     "Decision",
     "Delivery",
     "DnsblQueryFailed",
     "DnsblResult",
+    "IntakeLimits",
     "Letter",
+    "LetterDrafts",
+    "LetterError",
     "LetterKind",
     "LetterTemplateError",
     "MailError",
+    "MalformedComplaint",
     "RuleSet",
     "SendReport",
     "SmtpConfig",
@@ -52,6 +73,7 @@ __all__ = [
     "classify",
     "decide_block",
     "decode",
+    "draft_letters",
     "extract_ips",
     "extract_reaction_hours",
     "load_rules",

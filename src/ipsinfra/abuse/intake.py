@@ -11,6 +11,15 @@ Target IPs come from what the complainant says (body, report fields), never
 from ``Received:`` chains (those name the complainant's own relays). For ARF and
 X-ARF the report's ``Source-IP`` / ``Source`` field is authoritative.
 
+Anyone can write to the abuse address, so intake is bounded (:class:`IntakeLimits`):
+size, MIME parts, nesting, header fields, the X-ARF YAML (no anchors or aliases)
+are refused past their limits with an error naming size and limit; IPs and
+networks past theirs are cut and the cut is reported in ``Complaint.truncated``.
+Every regex here is linear, HTML is stripped by a linear scan, and whatever
+the stdlib's parser raises on a hostile message becomes a
+:class:`MalformedComplaint`: the answer is a :class:`Complaint` or an
+:class:`~ipsinfra.errors.InvalidInput`, never a traceback.
+
 Example::
 
     >>> c = parse_complaint(b"Subject: spam\\n\\nSpam from 192.0.2.7, see logs.\\n",
@@ -21,69 +30,111 @@ Example::
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
-import email
+import email.errors
 import email.message
+import email.parser
 import email.utils
 import enum
 import hashlib
 import ipaddress
 import re
-from collections.abc import Iterable
 from email import policy
-from email.headerregistry import Address
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from ipsinfra.errors import InvalidInput
+from ipsinfra.abuse.headers import one_line, parse_addresses
+from ipsinfra.abuse.htmltext import html_to_text
+from ipsinfra.abuse.targets import IPNetwork, _extract_targets, _Found, extract_ips
+from ipsinfra.errors import InvalidInput, IpsinfraError
 from ipsinfra.models import IPAddress
 
 __all__ = [
+    "CLASSIFY_CHARS",
     "Complaint",
     "ComplaintFormat",
+    "ComplaintRejected",
+    "ComplaintTooComplex",
+    "ComplaintTooLarge",
     "IPNetwork",
+    "IntakeLimits",
+    "MalformedComplaint",
     "extract_ips",
     "extract_reaction_hours",
     "parse_complaint",
 ]
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+MiB = 1024 * 1024
 
-_V4 = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
-# Neither preceded nor followed by more dotted digits: "1.2.3.4.5" is no address.
-_V4_TOKEN = rf"(?<![\d.])(?:{_V4})(?!\.?\d)"
-_CIDR4_RE = re.compile(rf"{_V4_TOKEN}/(?:3[0-2]|[12]?\d)(?!\d)")
-_RANGE4_RE = re.compile(rf"({_V4_TOKEN})\s*(?:-|–|—|to|по|до)\s*({_V4_TOKEN})")
-_V4_RE = re.compile(_V4_TOKEN)
-# IPv6 candidates: hex groups with at least two colons; ipaddress decides.
-_V6_RE = re.compile(
-    r"(?<![0-9A-Za-z:.])((?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4})(/\d{1,3})?(?![0-9A-Za-z:])"
-)
-# An IP right after these is where the traffic went (the complainant's side).
-_DEST_BEFORE_RE = re.compile(
-    r"(?:\bDST=|\bdst[=:]\s*|\bdest(?:ination)?[=:]?\s*|->\s*|→\s*|\bto\s+port\b)$", re.I
-)
-_RECEIVED_LINE_RE = re.compile(r"^\s*>?\s*(?:Received|X-Received|Authentication-Results|ARC-[A-Za-z-]+):")
+
+class IntakeLimits(BaseModel):
+    """What one complaint may cost. Anyone can write to the abuse address, so every
+    dimension of a complaint is bounded; each default is far above any real complaint.
+
+    Past ``max_bytes``, ``max_parts``, ``max_depth``, ``max_header_bytes``,
+    ``max_headers`` or ``max_yaml_bytes`` the complaint is refused with an error naming the size and
+    the limit. Past ``max_ips`` / ``max_networks`` the first ones (in the order
+    the text names them) are kept and :attr:`Complaint.truncated` says how many
+    were dropped.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_bytes: int = Field(default=5 * MiB, ge=1, description="the raw complaint, bytes")
+    max_parts: int = Field(default=200, ge=1, description="MIME parts, all levels together")
+    max_depth: int = Field(default=32, ge=1, le=100, description="nesting of multiparts and attached mail")
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024, description="one header field, bytes")
+    max_headers: int = Field(default=1000, ge=10, description="header fields of one part")
+    max_ips: int = Field(default=1000, ge=1, description="addresses kept from the text")
+    max_networks: int = Field(default=256, ge=1, description="networks and ranges kept from the text")
+    max_yaml_bytes: int = Field(default=256 * 1024, ge=1, description="an X-ARF YAML report")
+
+
+DEFAULT_LIMITS = IntakeLimits()
+
+# How much of a statement classification and the reaction-time search read (see
+# Complaint.text): ~150 keyword rules over megabytes of logs would cost seconds.
+CLASSIFY_CHARS = 64 * 1024
+
+
+class ComplaintRejected(InvalidInput):
+    """A complaint that cannot be read: too large, too complex or malformed. Nothing was acted on."""
+
+
+class ComplaintTooLarge(ComplaintRejected):
+    """The complaint (or one of its parts) is larger than the configured limit."""
+
+
+class ComplaintTooComplex(ComplaintRejected):
+    """Too many MIME parts, nested too deep, or a YAML report with aliases."""
+
+
+class MalformedComplaint(ComplaintRejected):
+    """A part of the complaint the parser cannot read (a header, a charset, a date)."""
+
+
+# Matched against ONE stripped line at a time (a multi-line ``^\s*...$`` search
+# took 73 s on 50 KB of blank lines).
 _FORWARD_MARKER_RE = re.compile(
-    r"^\s*(?:-{2,}\s*(?:Original Message|Forwarded message|Пересылаемое сообщение|"
-    r"Перенаправленное сообщение|Исходное сообщение)\s*-*|Begin forwarded message:|"
-    r"-{5,}\s*Forwarded by .*)\s*$",
-    re.I | re.M,
+    r"(?:-{2,}[ \t]*(?:Original Message|Forwarded message|Пересылаемое сообщение|"
+    r"Перенаправленное сообщение|Исходное сообщение)[ \t]*-*|Begin forwarded message:|"
+    r"-{5,}[ \t]*Forwarded by .*)",
+    re.I,
 )
+_FORWARD_HINT_RE = re.compile(r"complain|abuse report|жалоб|обращени|forward|пересыла", re.I)
 _SBL_REF_RE = re.compile(r"(?<![A-Za-z-])SBL\s?(\d{3,8})\b")
 _HEADERISH_RE = re.compile(
     r"^(?:From|To|Subject|Date|Received|Return-Path|Message-I[Dd]|MIME-Version|Delivered-To|"
     r"Reply-To|Content-Type|X-[A-Za-z0-9-]+):[ \t]",
     re.I,
 )
-_TAG_RE = re.compile(r"<[^>]+>")
-# A log line: syslog "Mar  6 03:12:40", ISO / Russian dates, or an access log "ip - - [".
-_LOG_LINE_RE = re.compile(
-    r"^\s*(?:[A-Z][a-z]{2}\s+\d{1,2}\s+\d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}|"
-    r"\d{2}\.\d{2}\.\d{4}\s+\d{2}:\d{2}|\[?\d{1,2}/[A-Z][a-z]{2}/\d{4}:|\S+\s+-\s+\S+\s+\[)"
-)
+_FIELD_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]*):[ \t]*(.*)")
+# Codecs a charset parameter may not name: not charsets, and punycode decoding is
+# quadratic in its input (and raises a bare UnicodeError).
+_NOT_CHARSETS = frozenset({"punycode", "idna", "unicode-escape", "raw-unicode-escape", "undefined"})
 
 _WORD_NUMBERS = {
     "one": 1,
@@ -108,16 +159,13 @@ _HOURS_RES: list[tuple[re.Pattern[str], int]] = [
         1,
     ),
     (re.compile(r"\b(?:within|in|during)\s+(\d{1,2}|one|two|three|a)\s+(?:business\s+)?days?\b", re.I), 24),
-    (re.compile(r"\bв\s+течени[еи]\s+(\d{1,3})\s*(?:-?[хи]|-?ти)?\s*час", re.I), 1),
-    (re.compile(r"\bне\s+позднее\s+(?:чем\s+(?:через\s+)?)?(\d{1,3})\s*(?:-?[хи]|-?ти)?\s*час", re.I), 1),
-    (re.compile(r"\bв\s+течени[еи]\s+(\d{1,2})\s*(?:-?х)?\s*(?:суток|дней|дня)", re.I), 24),
+    # "\s*(?:suffix\s*)?" and never "\s*(?:suffix)?\s*": two optional runs of spaces
+    # side by side are quadratic on a long run of spaces.
+    (re.compile(r"\bв\s+течени[еи]\s+(\d{1,3})\s*(?:(?:-?[хи]|-?ти)\s*)?час", re.I), 1),
+    (re.compile(r"\bне\s+позднее\s+(?:чем\s+(?:через\s+)?)?(\d{1,3})\s*(?:(?:-?[хи]|-?ти)\s*)?час", re.I), 1),
+    (re.compile(r"\bв\s+течени[еи]\s+(\d{1,2})\s*(?:-?х\s*)?(?:суток|дней|дня)", re.I), 24),
     (re.compile(r"\bв\s+течени[еи]\s+()(?:суток|одних\s+суток|дня)", re.I), 24),
     (re.compile(r"\bв\s+течени[еи]\s+()часа\b", re.I), 1),
-]
-
-_PRIVATE_NETS = [
-    ipaddress.ip_network(n)
-    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
 ]
 
 
@@ -153,16 +201,25 @@ class Complaint(BaseModel):
     report_category: str | None = None
     reported_domain: str | None = None
     arrival_date: dt.datetime | None = None
+    truncated: tuple[str, ...] = Field(
+        default=(), description="what intake's limits dropped (IPs, networks past the caps), one line each"
+    )
 
     @property
     def text(self) -> str:
-        """Subject, structured report type and statement: the input of classification."""
+        """Subject, structured report type and statement: the input of classification.
+
+        Only the first :data:`CLASSIFY_CHARS` characters of the statement (a
+        complaint says what it is about at the top; keyword rules over megabytes
+        of logs cost seconds). :func:`parse_complaint` notes the cut in
+        :attr:`truncated`.
+        """
         head = [self.subject]
         if self.report_type:
             head.append(f"Report-Type: {self.report_type}")
         if self.report_category:
             head.append(f"Category: {self.report_category}")
-        return "\n".join([*head, self.statement])
+        return "\n".join([*head, self.statement[:CLASSIFY_CHARS]])
 
     @property
     def answer_to(self) -> str | None:
@@ -183,126 +240,15 @@ def _parse_date(value: Any) -> dt.datetime | None:
         return None
     if isinstance(value, dt.datetime):
         return _aware(value)
-    text = str(value).strip()
+    text = str(value).strip()[:200]
     try:
         return _aware(email.utils.parsedate_to_datetime(text))
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # a +9999999999 zone overflows
         pass
     try:
         return _aware(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
-
-
-def _is_noise(ip: IPAddress) -> bool:
-    return (
-        ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_unspecified
-        or any(ip in net for net in _PRIVATE_NETS if net.version == ip.version)
-    )
-
-
-def _strip_received(text: str) -> str:
-    """Drop quoted ``Received:`` headers (and their folded lines) from a body."""
-    out: list[str] = []
-    skipping = False
-    for line in text.splitlines():
-        if _RECEIVED_LINE_RE.match(line):
-            skipping = True
-            continue
-        unquoted = re.sub(r"^(?:> ?)+", "", line)
-        if skipping and unquoted[:1] in (" ", "\t"):
-            continue
-        skipping = False
-        out.append(line)
-    return "\n".join(out)
-
-
-def extract_ips(text: str) -> tuple[list[IPAddress], list[IPNetwork]]:
-    """IPs and networks named in ``text``, in order of appearance, deduplicated.
-
-    Skips quoted ``Received:`` lines, destination addresses in logs (``DST=``,
-    ``-> ip``), private, loopback and link-local addresses. ``a.b.c.d/nn`` and
-    ``a.b.c.d - e.f.g.h`` become networks (a /32 or /128 is an address).
-    Addresses the prose names win: log lines (starting with a timestamp) are
-    read only when the prose names none, since logs also show the other side
-    (the bots that connect to a C&C, the complainant's own hosts).
-
-    >>> extract_ips("SRC=203.0.113.9 DST=198.51.100.1, range 192.0.2.0/25")
-    ([IPv4Address('203.0.113.9')], [IPv4Network('192.0.2.0/25')])
-    """
-    text = _strip_received(text)
-    prose: list[str] = []
-    logs: list[str] = []
-    for line in text.splitlines():
-        (logs if _LOG_LINE_RE.match(line) else prose).append(line)
-    ips, nets = _extract("\n".join(prose))
-    if ips or nets:
-        return ips, nets
-    return _extract("\n".join(logs))
-
-
-def _extract(text: str) -> tuple[list[IPAddress], list[IPNetwork]]:
-    found: list[tuple[int, IPAddress | IPNetwork]] = []
-    taken: list[tuple[int, int]] = []
-
-    def free(start: int, end: int) -> bool:
-        return all(end <= s or start >= e for s, e in taken)
-
-    def destination(start: int) -> bool:
-        return bool(_DEST_BEFORE_RE.search(text[max(0, start - 24) : start]))
-
-    for m in _RANGE4_RE.finditer(text):
-        first, last = ipaddress.IPv4Address(m.group(1)), ipaddress.IPv4Address(m.group(2))
-        if last <= first:
-            continue
-        taken.append(m.span())
-        for net in ipaddress.summarize_address_range(first, last):
-            found.append((m.start(), net))
-    for m in _CIDR4_RE.finditer(text):
-        if not free(*m.span()):
-            continue
-        taken.append(m.span())
-        if not destination(m.start()):
-            found.append((m.start(), ipaddress.ip_network(m.group(0), strict=False)))
-    for m in _V4_RE.finditer(text):
-        if free(*m.span()):
-            taken.append(m.span())
-            if not destination(m.start()):
-                found.append((m.start(), ipaddress.IPv4Address(m.group(0))))
-    for m in _V6_RE.finditer(text):
-        if m.group(0).count(":") < 2 or not free(*m.span()):
-            continue
-        try:
-            addr = ipaddress.IPv6Address(m.group(1))
-        except ValueError:
-            continue
-        taken.append(m.span())
-        if destination(m.start()):
-            continue
-        if m.group(2):
-            try:
-                found.append((m.start(), ipaddress.IPv6Network(m.group(0), strict=False)))
-            except ValueError:
-                continue
-        else:
-            found.append((m.start(), addr))
-
-    ips: list[IPAddress] = []
-    nets: list[IPNetwork] = []
-    for _, item in sorted(found, key=lambda pair: pair[0]):
-        if isinstance(item, ipaddress.IPv4Network | ipaddress.IPv6Network):
-            if item.num_addresses == 1:
-                item = item.network_address
-            else:
-                if item not in nets and not _is_noise(item.network_address):
-                    nets.append(item)
-                continue
-        if item not in ips and not _is_noise(item):
-            ips.append(item)
-    return ips, nets
 
 
 def extract_reaction_hours(text: str) -> int | None:
@@ -323,18 +269,28 @@ def extract_reaction_hours(text: str) -> int | None:
     return min(hours) if hours else None
 
 
+def _charset(name: str | None) -> str | None:
+    """``name`` if it is a text encoding we may decode a body with, else None."""
+    if not name or len(name) > 40:
+        return None
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):
+        return None
+    return None if info.name in _NOT_CHARSETS else info.name
+
+
 def _decode_part(part: email.message.Message) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         inner = part.get_payload()
         return inner if isinstance(inner, str) else ""
-    charset = part.get_content_charset()
-    for candidate in (charset, "utf-8", "windows-1251"):
+    for candidate in (_charset(part.get_content_charset()), "utf-8", "windows-1251"):
         if not candidate:
             continue
         try:
             return payload.decode(candidate)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeError, ValueError):  # UnicodeError: a codec's own complaint
             continue
     return payload.decode("latin-1")
 
@@ -342,43 +298,101 @@ def _decode_part(part: email.message.Message) -> str:
 def _part_text(part: email.message.Message) -> str:
     text = _decode_part(part)
     if part.get_content_type() == "text/html":
-        text = re.sub(r"(?is)<(script|style).*?</\1>", " ", text)
-        text = _TAG_RE.sub(" ", re.sub(r"(?i)<br\s*/?>|</p>", "\n", text))
+        text = html_to_text(text)
     return text.replace("\r\n", "\n")
 
 
+def _raw_header(msg: email.message.Message, name: str) -> str | None:
+    """The first ``name`` header as written (unparsed: the policy's parser raises on
+    hostile values, so each field is parsed where its errors can name it)."""
+    key = name.lower()
+    for k, v in msg.raw_items():
+        if k.lower() == key:
+            return str(v)
+    return None
+
+
 def _headers_text(msg: email.message.Message) -> str:
-    return "\n".join(f"{k}: {v}" for k, v in msg.items())
+    return "\n".join(f"{one_line(k, limit=100)}: {one_line(str(v))}" for k, v in msg.raw_items())
 
 
-def _addr(value: Any) -> str | None:
-    if not value:
+def _addr(msg: email.message.Message, field: str) -> str | None:
+    """The first address of ``field`` (From, Reply-To), strictly parsed, lower case.
+
+    Raises:
+        AddressError: the field is there but holds no address we can parse.
+    """
+    value = _raw_header(msg, field)
+    if value is None or not value.strip():
         return None
-    addresses: Iterable[Address] = getattr(value, "addresses", ())
-    for a in addresses:
-        if a.addr_spec and "@" in a.addr_spec:
-            return a.addr_spec.lower()
-    parsed = email.utils.parseaddr(str(value))[1]
-    return parsed.lower() or None
+    address = parse_addresses(value, field=field)[0]
+    return address.addr_spec.lower()
 
 
 def _field_map(text: str) -> dict[str, str]:
     """``Key: value`` lines (ARF feedback-report, X-ARF v0.1) keyed in lower case."""
     fields: dict[str, str] = {}
     for line in text.splitlines():
-        m = re.match(r"^([A-Za-z][A-Za-z0-9-]*):\s*(.*)$", line.strip())
+        m = _FIELD_RE.fullmatch(line.strip())
         if m and m.group(1).lower() not in fields:
             fields[m.group(1).lower()] = m.group(2).strip()
     return fields
 
 
-def _xarf_fields(text: str) -> dict[str, str]:
+class _NoAliasLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses anchors and aliases, and nesting past a small depth.
+
+    X-ARF reports are flat ``key: value`` documents; an alias is how a 617-byte
+    "billion laughs" document grows to gigabytes, and the composer recurses
+    once per nesting level.
+    """
+
+    MAX_DEPTH = 20
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise ComplaintTooComplex(
+                f"X-ARF report: value {event.start_mark.line + 1}:{event.start_mark.column + 1}: "
+                "YAML anchors and aliases are refused (an alias bomb grows without bound)"
+            )
+        self._depth += 1
+        if self._depth > self.MAX_DEPTH:
+            raise ComplaintTooComplex(
+                f"X-ARF report: value {event.start_mark.line + 1}:{event.start_mark.column + 1}: "
+                f"YAML nested deeper than {self.MAX_DEPTH} levels"
+            )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _xarf_fields(text: str, limits: IntakeLimits) -> dict[str, str]:
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limits.max_yaml_bytes:
+        raise ComplaintTooLarge(
+            f"X-ARF report: value {size} bytes: larger than the limit of {limits.max_yaml_bytes} bytes"
+        )
+    loader: _NoAliasLoader | None = None
     try:
-        loaded = yaml.safe_load(text)
-    except yaml.YAMLError:
+        loader = _NoAliasLoader(text)  # its reader already raises on a NUL
+        loaded = loader.get_single_data()
+    except IpsinfraError:
+        raise
+    except (yaml.YAMLError, ValueError, OverflowError, TypeError, RecursionError):
+        # Not YAML (X-ARF v0.1 is "Key: value" lines), or a value the constructor
+        # rejects (a 2025-13-45 timestamp): read it as lines.
         loaded = None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if isinstance(loaded, dict):
-        return {str(k).lower(): str(v) for k, v in loaded.items() if v is not None}
+        return {one_line(str(k)).lower(): one_line(str(v)) for k, v in loaded.items() if v is not None}
     return _field_map(text)
 
 
@@ -393,12 +407,79 @@ def _ip_of(value: str | None) -> IPAddress | None:
     if not value:
         return None
     try:
-        return ipaddress.ip_address(value.strip().strip("[]"))
+        return ipaddress.ip_address(value.strip().strip("[]")[:100])
     except ValueError:
         return None
 
 
 # --------------------------------------------------------------------------- parser
+
+
+class _Budget:
+    """Counts the parts of one message while it is parsed."""
+
+    def __init__(self, limits: IntakeLimits) -> None:
+        self.limits = limits
+        self.parts = 1
+
+
+class _BoundedMessage(email.message.EmailMessage):
+    """An EmailMessage that refuses, as the parser attaches it, a part past the budget.
+
+    The check runs before the parser descends into the part, so nesting never
+    gets deep enough for the parser's own recursion to fail (2,000 levels of
+    multipart were a ``RecursionError``).
+    """
+
+    def __init__(self, policy: Any = None, *, budget: _Budget) -> None:
+        super().__init__(policy=policy)
+        self._budget = budget
+        self._depth = 1
+        self._headers_seen = 0
+
+    def set_raw(self, name: str, value: Any) -> None:
+        """Called by the parser for each header field: refused past the limits, before more are read."""
+        limits = self._budget.limits
+        self._headers_seen += 1
+        if self._headers_seen > limits.max_headers:
+            raise ComplaintTooComplex(
+                f"complaint: value headers>{limits.max_headers}: more header fields in one part than the "
+                f"limit of {limits.max_headers}"
+            )
+        if len(value) > limits.max_header_bytes:
+            raise ComplaintTooLarge(
+                f"{one_line(name, limit=60)}: value {len(value)} bytes: a header larger than "
+                f"the limit of {limits.max_header_bytes} bytes"
+            )
+        super().set_raw(name, value)
+
+    def attach(self, payload: Any) -> None:
+        if isinstance(payload, _BoundedMessage):
+            budget = self._budget
+            budget.parts += 1
+            payload._depth = self._depth + 1
+            if payload._depth > budget.limits.max_depth:
+                raise ComplaintTooComplex(
+                    f"complaint: value depth>{budget.limits.max_depth}: MIME parts nested deeper than "
+                    f"the limit of {budget.limits.max_depth} levels"
+                )
+            if budget.parts > budget.limits.max_parts:
+                raise ComplaintTooComplex(
+                    f"complaint: value parts>{budget.limits.max_parts}: more MIME parts than the "
+                    f"limit of {budget.limits.max_parts}"
+                )
+        super().attach(payload)
+
+
+def _parse_mime(data: bytes, limits: IntakeLimits) -> email.message.EmailMessage:
+    budget = _Budget(limits)
+
+    def factory(policy: Any = None) -> _BoundedMessage:
+        return _BoundedMessage(policy, budget=budget)
+
+    msg = email.parser.BytesParser(factory, policy=policy.default).parsebytes(data)
+    assert isinstance(msg, email.message.EmailMessage)
+    return msg
 
 
 class _Parts:
@@ -408,83 +489,144 @@ class _Parts:
         self.ip_text: list[str] = []
 
 
-def parse_complaint(raw: bytes | str, received_at: dt.datetime | None = None) -> Complaint:
-    """Parse one complaint. ``received_at`` wins over the ``Date:`` header.
+def parse_complaint(
+    raw: bytes | str,
+    received_at: dt.datetime | None = None,
+    *,
+    limits: IntakeLimits | None = None,
+    fallback_received_at: dt.datetime | None = None,
+) -> Complaint:
+    """Parse one complaint. ``received_at`` wins over the ``Date:`` header;
+    ``fallback_received_at`` is used only when the complaint has no ``Date:`` at all.
+
+    Bounded by ``limits`` (default :class:`IntakeLimits`): whatever the input, this
+    returns a :class:`Complaint` or raises an :class:`~ipsinfra.errors.InvalidInput`.
 
     Raises:
+        ComplaintTooLarge: the complaint, a header or its X-ARF report is past its limit.
+        ComplaintTooComplex: too many MIME parts, nested too deep, YAML aliases.
+        MalformedComplaint: a part of it cannot be read (the message names the field).
+        AddressError: From or Reply-To holds no address we can parse.
         InvalidInput: empty input, or no ``received_at`` and no usable ``Date:``.
     """
-    data = raw.encode("utf-8") if isinstance(raw, str) else raw
+    limits = limits or DEFAULT_LIMITS
+    size = len(raw.encode("utf-8", "surrogatepass")) if isinstance(raw, str) else len(raw)
+    if size > limits.max_bytes:
+        raise ComplaintTooLarge(
+            f"complaint: value {size} bytes: larger than the limit of {limits.max_bytes} bytes (max_bytes)"
+        )
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     if not data.strip():
         raise InvalidInput("complaint: value '': the complaint is empty")
+    try:
+        return _parse(data, raw, received_at, fallback_received_at, limits)
+    except IpsinfraError:
+        raise
+    except RecursionError:  # pragma: no cover - the depth limit comes first
+        raise ComplaintTooComplex("complaint: value nesting: too deep to read") from None
+    except (
+        ValueError,
+        LookupError,
+        OverflowError,
+        TypeError,
+        AttributeError,
+        AssertionError,
+        email.errors.MessageError,
+    ) as exc:
+        # The stdlib's e-mail parser fails on hostile input in ways that change between
+        # Python versions; whatever it is, it is this complaint's fault, not a crash.
+        detail = one_line(f"{type(exc).__name__}: {exc}", limit=200)
+        raise MalformedComplaint(f"complaint: value {detail!r}: the message cannot be read") from None
+
+
+def _parse(
+    data: bytes,
+    raw: bytes | str,
+    received_at: dt.datetime | None,
+    fallback_received_at: dt.datetime | None,
+    limits: IntakeLimits,
+) -> Complaint:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()[:32]
     text_probe = data[:8192].decode("utf-8", errors="replace").replace("\r\n", "\n")
 
+    msg: email.message.EmailMessage | None = None
     if not _looks_like_mail(text_probe):
         body = data.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-        msg: email.message.Message | None = None
         parts = _Parts()
         parts.statement.append(body)
         parts.evidence.append(body)
         parts.ip_text.append(body)
         subject = ""
         headers_date = None
+        date_text: str | None = None
         fmt = ComplaintFormat.PLAIN
         feedback: dict[str, str] = {}
         xarf: dict[str, str] = {}
         forwarded_wrapper: str | None = None
     else:
-        msg = email.message_from_bytes(data, policy=policy.default)
-        subject = str(msg.get("Subject", "") or "").strip()
-        headers_date = _parse_date(msg.get("Date"))
-        parts, fmt, feedback, xarf, forwarded_wrapper = _read_message(msg)
+        msg = _parse_mime(data, limits)
+        subject = one_line(_raw_header(msg, "Subject") or "")
+        date_text = _raw_header(msg, "Date")
+        headers_date = _parse_date(one_line(date_text)) if date_text is not None else None
+        parts, fmt, feedback, xarf, forwarded_wrapper = _read_message(msg, limits)
 
-    when = _aware(received_at) if received_at is not None else headers_date
-    if when is None:
+    if received_at is not None:
+        when = _aware(received_at)
+    elif headers_date is not None:
+        when = headers_date
+    elif date_text is not None and date_text.strip():
+        shown = one_line(date_text, limit=80)
+        raise MalformedComplaint(f"Date: value {shown!r}: not a date; pass received_at")
+    elif fallback_received_at is not None:
+        when = _aware(fallback_received_at)
+    else:
         raise InvalidInput("received_at: value None: the complaint has no Date header; pass received_at")
 
     statement = "\n\n".join(t.strip() for t in parts.statement if t.strip())
     evidence = "\n\n".join(t.strip() for t in parts.evidence if t.strip())
 
     # Targets: the report's own field first (ARF Source-IP, X-ARF Source), else the text.
-    ips: list[IPAddress] = []
-    nets: list[IPNetwork] = []
+    found = _Found(limits.max_ips, limits.max_networks)
     structured = _ip_of(feedback.get("source-ip")) or (
         _ip_of(xarf.get("source")) if xarf.get("source-type", "ip").lower().startswith("ip") else None
     )
     if structured is not None:
-        ips.append(structured)
+        found.add_ip(structured)
     if structured is None or fmt not in (ComplaintFormat.ARF, ComplaintFormat.XARF):
-        found_ips, nets = extract_ips("\n".join(parts.ip_text))
-        ips.extend(ip for ip in found_ips if ip not in ips)
+        _extract_targets("\n".join(parts.ip_text), found)
     if structured is None and xarf.get("source"):
-        extra_ips, extra_nets = extract_ips(xarf["source"])
-        ips.extend(ip for ip in extra_ips if ip not in ips)
-        nets.extend(n for n in extra_nets if n not in nets)
+        _extract_targets(xarf["source"], found)
+
+    notes = found.notes()
+    if len(statement) > CLASSIFY_CHARS:
+        notes.append(
+            f"statement: {len(statement)} characters; classification and the reaction time read "
+            f"the first {CLASSIFY_CHARS}"
+        )
 
     sbl = _SBL_REF_RE.search(f"{subject}\n{statement}")
     sbl_ref = f"SBL{sbl.group(1)}" if sbl else None
-    sender = _addr(msg.get("From")) if msg is not None else None
+    sender = _addr(msg, "From") if msg is not None else None
     hours_text = forwarded_wrapper if forwarded_wrapper is not None else f"{subject}\n{statement}"
-    dc_hours = extract_reaction_hours(hours_text)
+    dc_hours = extract_reaction_hours(hours_text[: len(subject) + 1 + CLASSIFY_CHARS])
     if fmt in (ComplaintFormat.PLAIN, ComplaintFormat.MIME):
         if forwarded_wrapper is not None:
             fmt = ComplaintFormat.DC_FORWARD
         elif sbl_ref and ("spamhaus" in (sender or "") or "spamhaus" in statement.lower()):
             fmt = ComplaintFormat.SBL_NOTICE
 
-    message_id = str(msg.get("Message-ID", "") or "").strip() if msg is not None else ""
+    message_id = one_line(_raw_header(msg, "Message-ID") or "", limit=250) if msg is not None else ""
     report_type = feedback.get("feedback-type") or xarf.get("report-type")
     return Complaint(
         id=message_id.strip("<>") or digest,
         format=fmt,
         message_id=message_id or None,
         sender=sender,
-        reply_to=_addr(msg.get("Reply-To")) if msg is not None else None,
+        reply_to=_addr(msg, "Reply-To") if msg is not None else None,
         subject=subject,
         received_at=when,
-        ips=tuple(ips),
-        networks=tuple(nets),
+        ips=tuple(found.ips),
+        networks=tuple(found.nets),
         statement=statement,
         evidence=evidence,
         dc_reaction_hours=dc_hours,
@@ -493,11 +635,23 @@ def parse_complaint(raw: bytes | str, received_at: dt.datetime | None = None) ->
         report_category=xarf.get("category", "").lower() or None,
         reported_domain=feedback.get("reported-domain") or xarf.get("domain") or None,
         arrival_date=_parse_date(feedback.get("arrival-date") or xarf.get("date")),
+        truncated=tuple(notes),
     )
 
 
+def _forward_marker(body: str) -> int | None:
+    """Where the first forward marker line ("---- Original Message ----") starts, or None."""
+    offset = 0
+    for line in body.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped[:1] in ("-", "B", "b") and _FORWARD_MARKER_RE.fullmatch(stripped):
+            return offset
+        offset += len(line)
+    return None
+
+
 def _read_message(
-    msg: email.message.Message,
+    msg: email.message.Message, limits: IntakeLimits
 ) -> tuple[_Parts, ComplaintFormat, dict[str, str], dict[str, str], str | None]:
     parts = _Parts()
     feedback: dict[str, str] = {}
@@ -505,7 +659,8 @@ def _read_message(
     wrapper: str | None = None
     content_type = msg.get_content_type()
     is_arf = content_type == "multipart/report" and msg.get_param("report-type") == "feedback-report"
-    is_xarf = bool(msg.get("X-XARF")) or str(msg.get("X-ARF", "")).strip().lower() in {"yes", "plain"}
+    x_arf = one_line(_raw_header(msg, "X-ARF") or "", limit=20).lower()
+    is_xarf = bool((_raw_header(msg, "X-XARF") or "").strip()) or x_arf in {"yes", "plain"}
 
     if is_arf or is_xarf:
         fmt = ComplaintFormat.ARF if is_arf else ComplaintFormat.XARF
@@ -519,7 +674,7 @@ def _read_message(
                 parts.evidence.append(text)
             elif is_xarf and index == 1 and ctype.startswith("text/"):
                 text = _part_text(part)
-                xarf = _xarf_fields(text)
+                xarf = _xarf_fields(text, limits)
                 parts.statement.append(text)
                 parts.evidence.append(text)
             elif index == 0 and ctype.startswith("text/"):
@@ -539,20 +694,18 @@ def _read_message(
     parts.evidence.append(body)
     parts.statement.append(body)
     parts.ip_text.append(body)
-    marker = _FORWARD_MARKER_RE.search(body)
+    marker = _forward_marker(body)
     if marker is not None:
-        wrapper = body[: marker.start()]
+        wrapper = body[:marker]
     if attached:
-        forwarded = wrapper is not None or bool(
-            re.search(r"complain|abuse report|жалоб|обращени|forward|пересыла", body, re.I)
-        )
+        forwarded = wrapper is not None or bool(_FORWARD_HINT_RE.search(body))
         for part in attached:
             inner = _inner_message(part)
             if forwarded and inner is not None:
                 # A DC wrapping the original complaint: the inner body is the complaint.
                 wrapper = body if wrapper is None else wrapper
-                inner_parts, _, inner_fb, inner_x, _ = _read_message(inner)
-                subj = str(inner.get("Subject", "") or "")
+                inner_parts, _, inner_fb, inner_x, _ = _read_message(inner, limits)
+                subj = one_line(_raw_header(inner, "Subject") or "")
                 parts.statement.append(f"Subject: {subj}\n" + "\n".join(inner_parts.statement))
                 parts.evidence.extend(inner_parts.evidence)
                 parts.ip_text.extend(inner_parts.ip_text)
@@ -616,4 +769,5 @@ def _flatten(part: email.message.Message) -> str:
         return _headers_text(inner) + "\n\n" + "\n".join(bodies)
     if part.get_content_maintype() == "text" or part.get_content_type() == "message/feedback-report":
         return _part_text(part)
-    return f"[{part.get_content_type()} attachment {part.get_filename() or ''}]".strip()
+    name = one_line(str(part.get_filename() or ""), limit=200)
+    return f"[{part.get_content_type()} attachment {name}]".strip()
