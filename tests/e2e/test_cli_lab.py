@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from ipsinfra import cli
+from ipsinfra.abuse import dnsbl
+from ipsinfra.lab.dns import DnsTestServer
 from ipsinfra.lab.fleet import Lab
 from ipsinfra.models import VdsState
 
@@ -52,12 +54,18 @@ def test_abuse_handle_blocks_and_writes_letters(
     complaint = tmp_path / "sbl.eml"
     complaint.write_text(SBL, encoding="utf-8")
     outbox = tmp_path / "outbox"
-    rc = cli.main(
-        [
-            "abuse", "handle", str(complaint), "--abuse-from", "abuse@ips.example", "--outbox", str(outbox),
-            "-i", str(lab.inventory_dir), "--journal", str(lab.journal_path), "--json",
-        ]
-    )  # fmt: skip
+    # fra1 trusts @spamhaus.example (inventory/example); the SBL block is immediate only once
+    # the DNSBL confirms the listing: a loopback name server plays the zone.
+    zone = "zen.lab.example"
+    with DnsTestServer({dnsbl.query_name("198.51.100.105", zone): ["127.0.0.2"]}) as dns:
+        rc = cli.main(
+            [
+                "abuse", "handle", str(complaint), "--abuse-from", "abuse@ips.example",
+                "--outbox", str(outbox), "-i", str(lab.inventory_dir),
+                "--journal", str(lab.journal_path), "--json",
+                "--dnsbl-resolver", dns.host, "--dnsbl-port", str(dns.port), "--dnsbl-zone", zone,
+            ]
+        )  # fmt: skip
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
     assert data["verdict"]["category"] == "spamhaus_sbl" and data["verdict"]["immediate"]

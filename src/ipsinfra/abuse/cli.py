@@ -1,15 +1,21 @@
 """``ipsinfra abuse``: DNSBL checks and complaint classification.
 
 Exit codes: 0 nothing found (not listed / not immediate), 1 a finding (listed,
-a failed DNSBL query, an immediate complaint), 2 bad input (one line naming the
-field and the value).
+a failed DNSBL query, an immediate complaint, a letter not written), 2 bad input
+(one line naming the field and the value; a complaint that is too large, too
+complex or malformed is bad input and nothing is done).
+
+``abuse handle`` also exits 3 when the complaint was turned into a proposal
+(past the blast-radius limits of :mod:`ipsinfra.abuse.policy`: nothing was
+blocked; ``--confirm <id>`` carries it out). 1 (a refusal, a letter not
+written) wins over 3. ``--confirm`` exits 0 when it acted, or when the
+proposal had been confirmed before (it says so and does nothing), 1 when a
+target was refused (its proof fails now), 2 for an unknown id.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import json
 import os
 import sys
@@ -19,13 +25,16 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from ipsinfra.abuse import dnsbl
+from ipsinfra.abuse import dnsbl as dnsbl_module
 from ipsinfra.abuse.classify import classify
-from ipsinfra.abuse.intake import parse_complaint
+from ipsinfra.abuse.headers import AddressError
+from ipsinfra.abuse.intake import DEFAULT_LIMITS, ComplaintRejected, parse_complaint
 from ipsinfra.errors import InvalidInput, OperationTimeout
+from ipsinfra.inventory_source import OPTION_HELP, resolve_inventory
 
 __all__ = ["app"]
 
-EXIT_OK, EXIT_FINDING, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FINDING, EXIT_BAD_INPUT, EXIT_PROPOSED = 0, 1, 2, 3
 
 app = typer.Typer(
     help="Abuse complaints (§7): DNSBL checks and complaint classification.",
@@ -40,6 +49,22 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines."
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     print(f"ipsinfra: error: {message}", file=sys.stderr)
     raise typer.Exit(code)
+
+
+def _read_complaint(path: Path, field: str, max_bytes: int = DEFAULT_LIMITS.max_bytes) -> bytes:
+    """The complaint's bytes; never more than ``max_bytes`` + 1 read (a 50 MB mail is refused, not loaded)."""
+    try:
+        if str(path) == "-":
+            raw = sys.stdin.buffer.read(max_bytes + 1)
+        else:
+            with path.open("rb") as fh:
+                raw = fh.read(max_bytes + 1)
+    except OSError as exc:
+        _fail(f"{field}: value {str(path)!r}: {exc.strerror}")
+    if len(raw) > max_bytes:
+        size = "more than" if str(path) == "-" else f"{path.stat().st_size} bytes,"
+        _fail(f"{field}: value {str(path)!r}: {size} larger than the limit of {max_bytes} bytes (max_bytes)")
+    return raw
 
 
 def _print_json(data: Any) -> None:
@@ -93,23 +118,27 @@ def classify_cmd(
     ] = None,
     dc_hours: Annotated[int | None, typer.Option(help="The DC's stated reaction time, hours.")] = None,
     default_hours: Annotated[int, typer.Option(help="Deadline when the DC states none (24-48).")] = 24,
+    max_bytes: Annotated[
+        int, typer.Option(min=1, help="Refuse complaints larger than this (bytes).")
+    ] = DEFAULT_LIMITS.max_bytes,
     as_json: JsonOpt = False,
 ) -> None:
     """Parse and classify one complaint: exit 1 when it needs an immediate reaction."""
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        _fail(f"file: value {str(file)!r}: {exc.strerror}")
+    raw = _read_complaint(file, "file", max_bytes)
     when: dt.datetime | None = None
     if received_at is not None:
         try:
             when = dt.datetime.fromisoformat(received_at)
         except ValueError:
             _fail(f"received_at: value {received_at!r}: not an ISO 8601 time")
-    elif email.message_from_bytes(raw, policy=email.policy.default).get("Date") is None:
-        when = dt.datetime.now(dt.UTC)
     try:
-        complaint = parse_complaint(raw, received_at=when)
+        # No Date header at all: now. A Date that does not parse is an error (exit 2).
+        complaint = parse_complaint(
+            raw,
+            received_at=when,
+            fallback_received_at=dt.datetime.now(dt.UTC),
+            limits=DEFAULT_LIMITS.model_copy(update={"max_bytes": max_bytes}),
+        )
         verdict = classify(complaint, complaint.received_at, dc_hours, default_hours=default_hours)
     except InvalidInput as exc:
         _fail(str(exc))
@@ -130,52 +159,187 @@ def classify_cmd(
         print(f"deadline:  {verdict.deadline.isoformat()}")
         for reason in verdict.reasons:
             print(f"  - {reason}")
+        for note in complaint.truncated:
+            print(f"limit:     {note}")
     if verdict.immediate:
         raise typer.Exit(EXIT_FINDING)
 
 
 @app.command("handle")
 def handle_cmd(
-    path: Annotated[Path, typer.Argument(help="The complaint (.eml or text); '-' for stdin.")],
-    abuse_from: Annotated[str, typer.Option(help="Our abuse address, the letters' sender.")],
-    outbox: Annotated[Path, typer.Option(help="Folder the letters are written to (.eml).")],
-    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="Inventory directory.")] = Path(
-        "inventory/example"
-    ),
+    path: Annotated[
+        Path | None, typer.Argument(help="The complaint (.eml or text); '-' for stdin. Not with --confirm.")
+    ] = None,
+    abuse_from: Annotated[str, typer.Option(help="Our abuse address, the letters' sender.")] = "",
+    outbox: Annotated[Path | None, typer.Option(help="Folder the letters are written to (.eml).")] = None,
+    inventory: Annotated[
+        Path | None, typer.Option("--inventory", "-i", help=OPTION_HELP, show_default=False)
+    ] = None,
     journal: Annotated[str | None, typer.Option(help="Journal URL or SQLite path.")] = None,
     check: Annotated[bool, typer.Option("--check", help="Prove and plan only; change nothing.")] = False,
     lang: Annotated[str, typer.Option(help="The client's ticket language: en or ru.")] = "en",
+    dc_list: Annotated[Path | None, typer.Option(help="The DC's server list, CSV ip,name (§4.4).")] = None,
+    confirm: Annotated[
+        str | None,
+        typer.Option(help="Carry out the stored proposal with this id (P-...), each target proven again."),
+    ] = None,
+    max_targets: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Act at once on a complaint naming up to this many of our servers (default: site's, 1).",
+        ),
+    ] = None,
+    dnsbl: Annotated[
+        bool, typer.Option("--dnsbl/--no-dnsbl", help="Confirm SBL notices by a DNSBL look-up (§7.2).")
+    ] = True,
+    dnsbl_resolver: Annotated[
+        str | None, typer.Option(help="Name server for the DNSBL look-up (default: the system's).")
+    ] = None,
+    dnsbl_port: Annotated[int, typer.Option(help="Its port.")] = 53,
+    dnsbl_zone: Annotated[str, typer.Option(help="DNSBL zone.")] = dnsbl.DEFAULT_ZONE,
+    dqs_key: Annotated[
+        str | None, typer.Option(help="Spamhaus DQS key (or env IPSINFRA_DQS_KEY).", show_default=False)
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """§7 end to end: classify, block what is immediate (proven first), cancel (§7.2), write the letters."""
+    """§7 end to end: classify, block what is immediate (proven first) within the limits, cancel (§7.2),
+    write the letters. Past the limits (an untrusted sender, an unconfirmed SBL, more servers than
+    --max-targets) nothing is blocked: a proposal is stored and printed with its id (exit 3)."""
     from ipsinfra import inventory as inv
-    from ipsinfra.abuse.handle import handle_complaint
-    from ipsinfra.abuse.mail import send
+    from ipsinfra.abuse.handle import HandleResult, confirm_proposal, handle_complaint
+    from ipsinfra.abuse.mail import SendReport, send
+    from ipsinfra.audit import load_dc_names
     from ipsinfra.hypervisors import DriverPool
     from ipsinfra.journal import Journal, default_journal_url
 
+    if not abuse_from:
+        _fail("abuse_from: value '': --abuse-from is required (the letters' sender)")
+    if outbox is None:
+        _fail("outbox: value None: --outbox is required (where the letters are written)")
+    if (path is None) == (confirm is None):
+        _fail("path: give a complaint file, or --confirm <id>, not both and not neither")
+    if confirm is not None and check:
+        _fail("check: value True: --confirm carries the proposal out; it has no --check")
+    raw = _read_complaint(path, "path") if path is not None else b""
     try:
-        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
-    except OSError as exc:
-        _fail(f"path: value {str(path)!r}: {exc.strerror}")
+        dc_names = load_dc_names(dc_list) if dc_list is not None else None
+    except InvalidInput as exc:
+        _fail(str(exc))
+    lookup = None
+    if dnsbl:
+        key = dqs_key or os.environ.get("IPSINFRA_DQS_KEY") or None
+
+        def lookup(ip: str) -> dnsbl_module.DnsblResult:
+            return dnsbl_module.check(
+                ip, resolver=dnsbl_resolver, port=dnsbl_port, zone=dnsbl_zone, dqs_key=key
+            )
+
+    try:
+        inventory = resolve_inventory(inventory)
+    except InvalidInput as exc:
+        _fail(str(exc))
     fleet = inv.load(inventory)
+    result: HandleResult
     with DriverPool(fleet.nodes) as pool, Journal(journal or default_journal_url()) as jr:
-        result = handle_complaint(raw, fleet, pool, abuse_from=abuse_from, journal=jr, check=check, lang=lang)
-        report = send(result.letters, smtp=None, outbox=None if check else outbox)
+        try:
+            if confirm is not None:
+                result = confirm_proposal(
+                    confirm,
+                    fleet,
+                    pool,
+                    abuse_from=abuse_from,
+                    journal=jr,
+                    dc_names=dc_names,
+                    lang=lang,
+                    inventory=inventory,
+                )
+            else:
+                result = handle_complaint(
+                    raw,
+                    fleet,
+                    pool,
+                    abuse_from=abuse_from,
+                    journal=jr,
+                    check=check,
+                    lang=lang,
+                    inventory=inventory,
+                    dc_names=dc_names,
+                    max_targets=max_targets,
+                    dnsbl_lookup=lookup,
+                )
+        except (ComplaintRejected, AddressError, InvalidInput) as exc:  # before anything is done
+            _fail(str(exc))
+        # Letters go after the block and never undo or hide it: send() reports each one.
+        report = SendReport(deliveries=[]) if check else send(result.letters, smtp=None, outbox=outbox)
+    letter_problems = [*result.letter_problems, *(f"{d.kind} to {d.to}: {d.error}" for d in report.failed)]
+    already = getattr(result, "already", None)
+    proposal = result.proposal if confirm is None else None
     if as_json:
         _print_json(
             {
                 "verdict": result.verdict.model_dump(mode="json"),
                 "services": [s.model_dump(mode="json", exclude={"block"}) for s in result.services],
                 "letters": [d.model_dump(mode="json") for d in report.deliveries],
+                "letter_problems": letter_problems,
+                "limits": list(result.complaint.truncated),
+                "proposal": None
+                if result.proposal is None
+                else {
+                    **result.proposal.model_dump(
+                        mode="json", include={"id", "status", "reasons", "deadline"}
+                    ),
+                    "stored": result.proposal_stored,
+                    "targets": [f"{t.ip} ({t.server})" for t in result.proposal.targets],
+                    "letters": result.proposal.letters,
+                },
+                "already": already,
             }
         )
     else:
         v = result.verdict
+        if confirm is not None:
+            print(f"proposal {confirm}: " + (already or "confirmed"))
         print(f"{v.category}: {'immediate' if v.immediate else 'react by ' + v.deadline.isoformat()}")
         for s in result.services:
             print(f"{s.ip} ({s.server or 'not ours'}): {s.action}{', cancelled' if s.cancelled else ''}")
+            if s.action in {"refused", "proposed"} and s.detail:
+                print(f"  {s.detail}")
+        if proposal is not None:
+            _print_proposal(proposal, stored=result.proposal_stored, check=check)
         for d in report.deliveries:
-            print(f"letter {d.kind} to {d.to}: {d.path or d.via}")
-    if result.refused:
+            print(f"letter {d.kind} to {d.to}: {d.path or d.via}" + (f" ({d.error})" if d.error else ""))
+        if check:
+            for letter in result.letters:
+                print(f"letter {letter.kind.value} to {letter.to}: drafted, not sent (--check)")
+        for problem in result.letter_problems:
+            print(f"letter NOT drafted: {problem}")
+        for note in result.complaint.truncated:
+            print(f"limit: {note}")
+        change = result.inventory_change
+        if change is not None and (change.edits or change.error):
+            print("\n".join(change.describe()))
+            if change.edits and (change.checked_only or change.error is not None):
+                print(change.diff(), end="")
+    if result.refused or letter_problems:
         raise typer.Exit(EXIT_FINDING)
+    if proposal is not None and proposal.status == "proposed":
+        raise typer.Exit(EXIT_PROPOSED)
+
+
+def _print_proposal(proposal: Any, *, stored: bool, check: bool) -> None:
+    state = (
+        "not stored (--check)" if check else ("stored" if stored else f"stored before ({proposal.status})")
+    )
+    print(f"PROPOSAL {proposal.id} ({state}): nothing was blocked; it waits for a person")
+    for reason in proposal.reasons:
+        print(f"  held: {reason}")
+    print(f"  deadline: {proposal.deadline.isoformat()}")
+    for t in proposal.targets:
+        print(f"  target: {t.ip} ({t.server}), proven: " + "; ".join(s.detail for s in t.proof.steps))
+    for letter in proposal.letters:
+        print(f"  letter drafted: {letter}")
+    if proposal.status == "proposed" and not check:
+        print(
+            f"  to carry it out: ipsinfra abuse handle --confirm {proposal.id} --abuse-from ... --outbox ..."
+        )
