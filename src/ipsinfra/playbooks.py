@@ -6,6 +6,18 @@ whatever happens. ``project_dir`` is the repository's ``playbooks/``. The
 result has one :class:`HostResult` per host, so one dead host never hides the
 others; call :meth:`PlaybookResult.raise_on_error` to get an exception instead.
 
+Host keys are always checked: :func:`run` sets ``ANSIBLE_HOST_KEY_CHECKING=True``
+(ansible-runner would set it to False) unless the caller's environment or
+``envvars=`` says otherwise. Pin each host's key in a known_hosts file the
+inventory points ssh at (``ansible_ssh_common_args: -o
+UserKnownHostsFile=<file>``), or in ``~/.ssh/known_hosts``; a host whose key is
+unknown or changed is unreachable, and :meth:`PlaybookResult.raise_on_error`
+raises :class:`PlaybookHostKeyError` naming it.
+
+Kept artifacts (``keep_artifacts=``) hold no secrets: ``command`` keeps the
+argv and only the run's own ``ANSIBLE_*`` settings of its environment, and
+every file is masked (secret-keyed extravars, registered secrets, ``password=...``).
+
 Connection settings: every run uses the ``ansible.cfg`` ipsinfra ships
 (:func:`ansible_config_file`: pipelining, SSH ControlPersist with sockets in
 a short per-user directory, 50 forks, smart gathering) unless ``ANSIBLE_CONFIG``
@@ -44,10 +56,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 import ipsinfra
+from ipsinfra import redact
 from ipsinfra.errors import InvalidInput, OperationTimeout, PlaybookError
+from ipsinfra.hostkeys import HostKeyError
 
 __all__ = [
     "HostResult",
+    "PlaybookHostKeyError",
     "PlaybookResult",
     "ansible_config_file",
     "available_playbooks",
@@ -74,6 +89,28 @@ _MASK = "********"
 # A socket path is at most 107 bytes; ssh binds "<dir>/<10-char hash>.<16 random chars>" first.
 _CONTROL_DIR_MAX = 107 - 1 - 10 - 17
 _TRUE = {"1", "true", "yes", "on"}
+# What ssh prints when it refuses a host's key (unknown, changed, or no way to ask).
+_HOST_KEY_FAILURE = re.compile(
+    r"Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|"
+    r"No (?:ED25519|RSA|ECDSA|DSA)? ?host key is known|Host key for .* has changed",
+    re.IGNORECASE,
+)
+# Extravars (at any depth) under such a key are secrets: masked in kept artifacts and logs.
+_SECRET_KEY = re.compile(r"pass|secret|token|key|pw|cred", re.IGNORECASE)
+# Of the run's environment, only these go into a kept artifacts/<id>/command.
+_KEPT_ENV = re.compile(r"^(ANSIBLE_[A-Z0-9_]+|IPSINFRA_RUN_ID)$")
+
+
+def _host_key_summary(reason: str) -> str:
+    """ssh's refusal in a few words, with the offered key's fingerprint when ssh printed it."""
+    changed = re.search(r"IDENTIFICATION HAS CHANGED|has changed", reason, re.IGNORECASE)
+    offered = re.search(r"SHA256:[A-Za-z0-9+/]{20,}", reason)
+    what = "key CHANGED" if changed else "key not pinned"
+    return f"{what}, offered {offered.group(0)}" if offered else what
+
+
+class PlaybookHostKeyError(PlaybookError, HostKeyError):
+    """A host's SSH key was unknown or not the pinned one: ssh refused it, nothing ran there."""
 
 
 class HostResult(BaseModel):
@@ -114,6 +151,7 @@ class PlaybookResult(BaseModel):
     duration_s: float
     data: dict[str, Any] = {}
     run_dir: Path | None = None
+    unreachable_reasons: dict[str, str] = {}
 
     @property
     def ok(self) -> bool:
@@ -125,10 +163,32 @@ class PlaybookResult(BaseModel):
         """Hosts with a failed task or that could not be reached, sorted."""
         return sorted(name for name, host in self.hosts.items() if not host.succeeded)
 
+    @property
+    def host_key_failures(self) -> dict[str, str]:
+        """Unreachable hosts whose SSH key ssh refused (unknown or changed), with ssh's words."""
+        return {
+            host: reason
+            for host, reason in sorted(self.unreachable_reasons.items())
+            if _HOST_KEY_FAILURE.search(reason)
+        }
+
     def raise_on_error(self) -> PlaybookResult:
-        """Return self if :attr:`ok`, else raise PlaybookError naming the failed hosts."""
+        """Return self if :attr:`ok`, else raise PlaybookError naming the failed hosts.
+
+        Raises:
+            PlaybookHostKeyError: a host was unreachable because ssh refused its key.
+            PlaybookError: any other failure.
+        """
         if self.ok:
             return self
+        refused = self.host_key_failures
+        if refused:
+            raise PlaybookHostKeyError(
+                f"playbook {self.playbook!r}: ssh refused the host key of "
+                + "; ".join(f"{host} ({_host_key_summary(reason)})" for host, reason in refused.items())
+                + "; nothing ran there. Pin the key after checking its fingerprint (ipsinfra trust, or "
+                "ssh-keyscan into the known_hosts file the inventory names)"
+            )
         details = []
         for name in self.failed_hosts:
             host = self.hosts[name]
@@ -147,6 +207,7 @@ def result_from_stats(
     duration_s: float = 0.0,
     data: Mapping[str, Any] | None = None,
     run_dir: Path | None = None,
+    unreachable_reasons: Mapping[str, str] | None = None,
 ) -> PlaybookResult:
     """Build a :class:`PlaybookResult` from ansible-runner's ``status``, ``rc`` and ``stats``.
 
@@ -181,6 +242,7 @@ def result_from_stats(
         duration_s=round(duration_s, 3),
         data=dict(data or {}),
         run_dir=run_dir,
+        unreachable_reasons=dict(unreachable_reasons or {}),
     )
 
 
@@ -211,34 +273,20 @@ def _playbook_file(name: str, playbook_dir: Path) -> Path:
     raise InvalidInput(f"playbook: no playbook named {name!r} in {playbook_dir} (available: {known})")
 
 
-def _inventory_arg(inventory: str | Path | Mapping[str, Any]) -> tuple[str | dict[str, Any], str]:
-    """What to hand ansible-runner, and the inventory's text (to look for known_hosts)."""
+def _inventory_arg(inventory: str | Path | Mapping[str, Any]) -> str | dict[str, Any]:
+    """What to hand ansible-runner: a JSON-safe dict, an absolute path, or INI text."""
     if isinstance(inventory, Mapping):
-        data = json.loads(json.dumps(inventory))  # a plain, JSON-safe copy
-        return data, json.dumps(data)
+        data: dict[str, Any] = json.loads(json.dumps(inventory))  # a plain, JSON-safe copy
+        return data
     if isinstance(inventory, Path) or (isinstance(inventory, str) and "\n" not in inventory):
         path = Path(inventory).expanduser()
         if not path.exists():
             raise InvalidInput(f"inventory: {str(inventory)!r} does not exist")
         # ansible-runner takes a relative path as inventory *text*: always pass it absolute.
-        path = path.resolve()
-        return str(path), _read_inventory_text(path)
+        return str(path.resolve())
     if isinstance(inventory, str):
-        return inventory, inventory
+        return inventory
     raise InvalidInput(f"inventory: {type(inventory).__name__} is not a path, INI text or a dict")
-
-
-def _read_inventory_text(path: Path, limit: int = 2_000_000) -> str:
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    chunks: list[str] = []
-    size = 0
-    for file in files:
-        with contextlib.suppress(OSError):
-            chunks.append(file.read_text(errors="replace"))
-            size += len(chunks[-1])
-        if size > limit:
-            break
-    return "\n".join(chunks)
 
 
 def ansible_config_file() -> Path:
@@ -338,7 +386,6 @@ def settings_env(environ: Mapping[str, str] | None = None, *, mitogen: bool = Fa
 
 
 def _envvars(
-    inventory_text: str,
     pdd: Path,
     run_id: str,
     extra: Mapping[str, str] | None,
@@ -361,10 +408,9 @@ def _envvars(
         "IPSINFRA_RUN_ID": run_id,
     }
     if "ANSIBLE_HOST_KEY_CHECKING" not in os.environ:
-        # Say it either way: ansible-runner turns host key checking off unless told, and
-        # Ansible's "-o StrictHostKeyChecking=no" would come before (and beat) the inventory's.
-        pinned = "UserKnownHostsFile" in inventory_text or "known_hosts" in inventory_text
-        env["ANSIBLE_HOST_KEY_CHECKING"] = str(pinned)
+        # On, always: ansible-runner turns host key checking off unless told (and ssh would
+        # then add whatever key answers to ~/.ssh/known_hosts). Only the caller turns it off.
+        env["ANSIBLE_HOST_KEY_CHECKING"] = "True"
     given = {str(k): str(v) for k, v in (extra or {}).items()}
     env.update(given)
     # ansible-runner starts from os.environ: settings_env adds only what is not set there or given.
@@ -389,6 +435,20 @@ def _secret_strings(value: Any) -> list[str]:
         text = str(value)
         if len(text) >= 4:
             found.append(text)
+    return sorted(set(found), key=len, reverse=True)
+
+
+def _secret_values(value: Any, *, under_secret: bool = False) -> list[str]:
+    """The strings of ``value`` that sit under a secret-like key (``root_password``, ``api_token``...)."""
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found += _secret_values(item, under_secret=under_secret or bool(_SECRET_KEY.search(str(key))))
+    elif isinstance(value, list | tuple | set):
+        for item in value:
+            found += _secret_values(item, under_secret=under_secret)
+    elif under_secret:
+        found += _secret_strings(value)
     return sorted(set(found), key=len, reverse=True)
 
 
@@ -424,19 +484,84 @@ class _StatsKeeper:
 
     ``runner.stats`` reads the recap back from disk; every other event (task
     results, which may carry values a playbook forgot to ``no_log``) is dropped
-    at once, neither written nor held in memory.
+    at once, neither written nor held in memory. Of an unreachable host only
+    ssh's message is kept (masked), to tell a refused host key from a dead host.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: list[str] | None = None) -> None:
         self.artifact_data: dict[str, Any] = {}
+        self.unreachable: dict[str, str] = {}
+        self._secrets = secrets or []
 
     def __call__(self, event: dict[str, Any]) -> bool:
+        if event.get("event") == "runner_on_unreachable":
+            data = event.get("event_data", {})
+            res: Any = data.get("res")
+            if not isinstance(res, dict):
+                res = {}
+            host = str(data.get("host") or "")
+            if host:
+                self.unreachable[host] = redact.redact(str(res.get("msg", ""))[:4000], self._secrets)
+            return False
         if event.get("event") != "playbook_on_stats":
             return False
         data = event.get("event_data", {}).get("artifact_data")
         if isinstance(data, dict):
             self.artifact_data = data
         return True
+
+
+def _sanitized_command(text: str, secrets: list[str]) -> str:
+    """An ``artifacts/<id>/command`` without secrets: argv and cwd kept, env cut to ANSIBLE_* settings.
+
+    ansible-runner writes the whole environment of ansible-playbook there
+    (``os.environ`` included: a Proxmox token or switch password variable).
+    """
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return json.dumps({"command": "(unreadable; dropped by ipsinfra)"})
+    if not isinstance(data, dict):
+        return json.dumps({"command": "(unexpected shape; dropped by ipsinfra)"})
+    env: Any = data.get("env")
+    if not isinstance(env, dict):
+        env = {}
+    kept = {
+        str(k): redact.redact(str(v), secrets)
+        for k, v in sorted(env.items())
+        if _KEPT_ENV.match(str(k)) and not _SECRET_KEY.search(str(k).removesuffix("_FILE"))
+    }
+    clean = {
+        "command": [redact.redact(str(arg), secrets) for arg in data.get("command") or []],
+        "cwd": redact.redact(str(data.get("cwd", "")), secrets),
+        "env": kept,
+        "env_note": "only the run's ANSIBLE_* settings are kept; the rest was dropped by ipsinfra",
+    }
+    return json.dumps(clean, indent=1)
+
+
+def _keep_artifacts(source: Path, dest: Path, secrets: list[str]) -> None:
+    """Copy ``artifacts/`` to ``dest``, each file masked as it is written (0600, dirs 0700).
+
+    Nothing is copied raw and edited after: a secret is never on disk in ``dest``.
+    """
+    dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for path in sorted(source.rglob("*")):
+        target = dest / path.relative_to(source)
+        if path.is_symlink():
+            continue
+        if path.is_dir():
+            target.mkdir(mode=0o700, parents=True, exist_ok=True)
+            continue
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        text = _sanitized_command(text, secrets) if path.name == "command" else redact.redact(text, secrets)
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
 
 
 def _kill_leftovers(marker: bytes, rounds: int = 5) -> list[int]:
@@ -578,7 +703,11 @@ def run(
         timeout: seconds (rounded up) before ansible-playbook is killed.
         envvars: extra environment for ansible-playbook (wins over the defaults
             and over the shipped ansible.cfg, see :func:`settings_env`).
-        keep_artifacts: copy the run's ``artifacts/`` (never ``env/``) there.
+        keep_artifacts: copy the run's ``artifacts/`` (never ``env/``) there, masked:
+            ``command`` keeps argv, cwd and the ``ANSIBLE_*`` settings only, and
+            every file has the extravars under a secret-like key (``*password*``,
+            ``*token*``, ``*secret*``, ``*key*``...), registered secrets and
+            ``password=...`` values replaced.
         private_data_root: where the temporary run dir is made (default: TMPDIR).
         mitogen: run with Mitogen's ``mitogen_linear`` strategy (needs the
             ``mitogen`` extra); None: only if ``IPSINFRA_MITOGEN=1`` is set
@@ -596,8 +725,12 @@ def run(
     playbook = _playbook_file(name, directory)
     if timeout is not None and not timeout > 0:
         raise InvalidInput(f"timeout: {timeout!r} must be a positive number of seconds")
-    inventory_arg, inventory_text = _inventory_arg(inventory)
+    inventory_arg = _inventory_arg(inventory)
     secrets = _secret_strings(dict(extravars or {}))
+    # Kept artifacts and every log line mask the secret-keyed ones (messages of run() mask all).
+    secret_extravars = _secret_values(dict(extravars or {}))
+    redact.install()
+    redact.register(*secret_extravars)
     cmdline = " ".join(flag for flag, on in (("--check", check), ("--diff", diff)) if on)
     use_mitogen = _mitogen_wanted(mitogen, {**os.environ, **(envvars or {})})
     if use_mitogen:
@@ -607,7 +740,7 @@ def run(
         private_data_root.mkdir(parents=True, exist_ok=True)
     pdd = Path(tempfile.mkdtemp(prefix="ipsinfra-run-", dir=private_data_root))  # mode 0700
     started = time.monotonic()
-    keeper = _StatsKeeper()
+    keeper = _StatsKeeper(secrets)
     run_id = uuid.uuid4().hex
     marker = f"IPSINFRA_RUN_ID={run_id}".encode()
     ended_normally = False
@@ -625,7 +758,7 @@ def run(
                 limit=limit,
                 extravars=dict(extravars) if extravars else None,
                 cmdline=cmdline or None,
-                envvars=_envvars(inventory_text, pdd, run_id, envvars, mitogen=use_mitogen),
+                envvars=_envvars(pdd, run_id, envvars, mitogen=use_mitogen),
                 fact_cache_type="memory",
                 quiet=True,
                 event_handler=keeper,
@@ -655,6 +788,7 @@ def run(
             duration_s=duration,
             data=_mask_data(keeper.artifact_data, secrets),
             run_dir=pdd,
+            unreachable_reasons=keeper.unreachable,
         )
     finally:
         if not ended_normally:
@@ -662,7 +796,7 @@ def run(
             _kill_leftovers(marker)
         try:
             if keep_artifacts is not None and (pdd / "artifacts").is_dir():
-                shutil.copytree(pdd / "artifacts", keep_artifacts, dirs_exist_ok=True)
+                _keep_artifacts(pdd / "artifacts", keep_artifacts, secret_extravars)
         finally:
             shutil.rmtree(pdd, ignore_errors=True)
             if pdd.exists():  # a just-killed worker finished one last mkdir

@@ -69,7 +69,7 @@ def test_ansible_doc_shows_every_option_and_return_value(module: str) -> None:
         for line in source.split("def _argument_spec")[1].split("\n\n")[0].splitlines()
         if line.strip().startswith('"') and '": {' in line
     }
-    assert accepted | {"inventory", "journal"} == documented
+    assert accepted | {"inventory", "journal", "journal_password_file"} == documented
 
 
 def test_ansible_doc_lists_the_collection_and_the_inventory_plugin() -> None:
@@ -175,6 +175,7 @@ def inventory(switch: IosSwitchServer, tmp_path: Path) -> Path:
                 "ansible_user": "netops",
                 "platform": "cisco_ios",
                 "secret": {"file": str(secret)},
+                "ssh_known_hosts": str(switch.known_hosts),
             }
         )
     )

@@ -57,6 +57,7 @@ def switch_of(srv: IosSwitchServer, name: str = "sw1-msk1", **kw: Any) -> Switch
         "port": srv.port,
         "platform": "cisco_ios",
         "username": "netops",
+        "ssh_known_hosts": str(srv.known_hosts),  # its key pinned, as a real switch's would be
         **kw,
     }
     return Switch(**fields)
@@ -247,7 +248,14 @@ def test_polls_run_concurrently(state: IosSwitchState) -> None:
     ]
     try:
         switches = [
-            Switch(name=f"sw{i}", site="msk1", host=s.host, port=s.port, platform="cisco_ios")
+            Switch(
+                name=f"sw{i}",
+                site="msk1",
+                host=s.host,
+                port=s.port,
+                platform="cisco_ios",
+                ssh_known_hosts=str(s.known_hosts),
+            )
             for i, s in enumerate(servers)
         ]
         t0 = time.monotonic()
@@ -282,6 +290,7 @@ def test_portmap_cli_check_write_and_set_descriptions(
     (inv / "host_vars" / "sw1-msk1.yml").write_text(
         f"ansible_host: 127.0.0.1\nansible_port: {server.port}\nansible_user: netops\n"
         "platform: cisco_ios\nsecret: {env: IPSINFRA_TEST_SW_PW}\n"
+        f"ssh_known_hosts: {server.known_hosts}\n"
     )
     (inv / "host_vars" / "ded1.yml").write_text(f"macs: ['{DED1}']\nswitch: sw1-msk1\nswitch_port: Gi0/5\n")
     monkeypatch.setenv("IPSINFRA_TEST_SW_PW", PASSWORD)

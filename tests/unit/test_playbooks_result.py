@@ -156,24 +156,29 @@ def test_environment_finds_the_venv_and_the_embedded_collections(tmp_path: Path)
 
     import ipsinfra
 
-    env = playbooks._envvars("localhost ansible_connection=local\n", tmp_path, "run1", None)
+    env = playbooks._envvars(tmp_path, "run1", None)
 
     assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
     assert env["ANSIBLE_COLLECTIONS_PATH"].split(":")[0] == str(Path(ipsinfra.__file__).resolve().parent)
     assert env["ANSIBLE_LOCAL_TEMP"] == str(tmp_path / "tmp")
     assert env["IPSINFRA_RUN_ID"] == "run1"
-    assert env["ANSIBLE_HOST_KEY_CHECKING"] == "False"  # the inventory pins no host keys
 
 
-def test_host_key_checking_stays_on_when_the_inventory_pins_known_hosts(tmp_path: Path) -> None:
-    inventory = {"all": {"vars": {"ansible_ssh_common_args": "-o UserKnownHostsFile=/x/known_hosts"}}}
-    _, text = playbooks._inventory_arg(inventory)
+def test_host_key_checking_is_always_on_unless_the_caller_says_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANSIBLE_HOST_KEY_CHECKING", raising=False)
 
-    env = playbooks._envvars(text, tmp_path, "run1", {"ANSIBLE_FORKS": "7"})
+    env = playbooks._envvars(tmp_path, "run1", {"ANSIBLE_FORKS": "7"})
 
-    # Explicitly on: ansible-runner would otherwise turn it off for good.
+    # Explicitly on, whatever the inventory says: ansible-runner would turn it off.
     assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
     assert env["ANSIBLE_FORKS"] == "7"
+    # Only the caller turns it off (envvars=, or their own environment).
+    assert (
+        playbooks._envvars(tmp_path, "r", {"ANSIBLE_HOST_KEY_CHECKING": "False"})["ANSIBLE_HOST_KEY_CHECKING"]
+        == "False"
+    )
 
 
 def test_secret_values_are_masked_in_messages_and_data() -> None:

@@ -110,12 +110,12 @@ def test_run_environment_single_variables_and_envvars_win(
     monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
     monkeypatch.setenv("ANSIBLE_SSH_CONTROL_PATH_DIR", "/from/environ")
 
-    env = playbooks._envvars("", tmp_path, "run1", {"ANSIBLE_PIPELINING": "False"})
+    env = playbooks._envvars(tmp_path, "run1", {"ANSIBLE_PIPELINING": "False"})
 
     assert env["ANSIBLE_CONFIG"] == str(playbooks.ansible_config_file())
     assert env["ANSIBLE_PIPELINING"] == "False"  # an env variable beats a line of the file
     assert "ANSIBLE_SSH_CONTROL_PATH_DIR" not in env  # ansible-runner passes os.environ's on
-    mine = playbooks._envvars("", tmp_path, "run1", {"ANSIBLE_CONFIG": "/etc/mine.cfg"})
+    mine = playbooks._envvars(tmp_path, "run1", {"ANSIBLE_CONFIG": "/etc/mine.cfg"})
     assert mine["ANSIBLE_CONFIG"] == "/etc/mine.cfg"
 
 

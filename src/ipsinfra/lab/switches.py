@@ -270,13 +270,24 @@ class IosSwitchServer:
     """
 
     def __init__(
-        self, state: IosSwitchState, *, username: str = "admin", password: str = "lab-password"
+        self,
+        state: IosSwitchState,
+        *,
+        username: str = "admin",
+        password: str = "lab-password",
+        host_key: Any = None,
     ) -> None:
+        import asyncssh
+
         self.state = state
         self.username = username
         self.password = password
         self.host = "127.0.0.1"
         self.port = 0
+        # Its own ed25519 key unless given one (an asyncssh private key): a test hands
+        # another switch's key, or a fresh one, to play "someone else answering".
+        self.host_key: Any = host_key or asyncssh.generate_private_key("ssh-ed25519")
+        self._known_dir: Path | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: Any = None
@@ -318,7 +329,7 @@ class IosSwitchServer:
                 _Server,
                 self.host,
                 0,
-                server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
+                server_host_keys=[self.host_key],
                 process_factory=self._session,
                 # Echo is ours (see _session): asyncssh's line editor echoes each
                 # line as it arrives, so under load the newlines of several
@@ -329,7 +340,29 @@ class IosSwitchServer:
         fut: Future[Any] = asyncio.run_coroutine_threadsafe(_start(), loop)
         self._server = fut.result(timeout=10)
         self.port = int(self._server.sockets[0].getsockname()[1])
+        self._known_dir = Path(tempfile.mkdtemp(prefix="ios-switch-"))
+        self.write_known_hosts(self.known_hosts)
         return self
+
+    @property
+    def known_hosts(self) -> Path:
+        """A known_hosts file pinning only this switch's key (written at start, removed at stop)."""
+        if self._known_dir is None:
+            raise LabError("the switch is not started: it has no port to pin a key for yet")
+        return self._known_dir / "known_hosts"
+
+    def known_hosts_line(self) -> str:
+        """This switch's host key as a known_hosts line: ``[127.0.0.1]:<port> ssh-ed25519 AAAA...``."""
+        from ipsinfra.hostkeys import known_hosts_name
+
+        public = self.host_key.export_public_key("openssh").decode("ascii").split()
+        return f"{known_hosts_name(self.host, self.port)} {public[0]} {public[1]}"
+
+    def write_known_hosts(self, path: Path) -> Path:
+        """Pin this switch's key in ``path`` (created or appended to); for a Switch's ``ssh_known_hosts``."""
+        with path.open("a", encoding="ascii") as fh:
+            fh.write(self.known_hosts_line() + "\n")
+        return path
 
     async def _session(self, process: Any) -> None:
         """Answer line by line as IOS does: echo, CR LF, output, prompt, all in one write.
@@ -384,6 +417,9 @@ class IosSwitchServer:
             self._thread.join(timeout=5)
         loop.close()
         self._loop = None
+        if self._known_dir is not None:
+            shutil.rmtree(self._known_dir, ignore_errors=True)
+            self._known_dir = None
 
     def __enter__(self) -> IosSwitchServer:
         return self.start()
@@ -561,9 +597,16 @@ class BridgeLab:
     def _keygen(self, path: Path) -> None:
         _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{self.prefix}", "-f", str(path)])
 
+    @property
+    def known_hosts(self) -> Path:
+        """A known_hosts file pinning the switch's sshd key (the Switch's ``ssh_known_hosts``)."""
+        return self.dir / "known_hosts"
+
     def _start_sshd(self) -> None:
         host_key = self.dir / "ssh_host_ed25519_key"
         self._keygen(host_key)
+        key_type, key = Path(f"{host_key}.pub").read_text().split()[:2]
+        self.known_hosts.write_text(f"{self.mgmt_address} {key_type} {key}\n")  # port 22: no [host]:port
         self._keygen(Path(self.key_file))
         home = self.dir / "home"
         home.mkdir(mode=0o700)
@@ -644,7 +687,13 @@ class BridgeLab:
         from ipsinfra.models import Switch
 
         return Switch(
-            name=name, site=site, host=self.mgmt_address, port=22, platform="linux", username="root"
+            name=name,
+            site=site,
+            host=self.mgmt_address,
+            port=22,
+            platform="linux",
+            username="root",
+            ssh_known_hosts=str(self.known_hosts),
         )
 
     def platforms(self) -> dict[str, Any]:

@@ -7,10 +7,13 @@ Messages name the switch and never carry a password.
 from __future__ import annotations
 
 from ipsinfra.errors import SwitchError
+from ipsinfra.hostkeys import HostKeyChanged, HostKeyUnknown
 
 __all__ = [
     "SwitchAuthFailed",
     "SwitchCommandFailed",
+    "SwitchHostKeyChanged",
+    "SwitchHostKeyUnknown",
     "SwitchOutputError",
     "SwitchTimeout",
     "SwitchUnreachable",
@@ -40,3 +43,11 @@ class SwitchOutputError(SwitchError, ValueError):
 
 class SwitchCommandFailed(SwitchError):
     """The switch rejected a command (``% Invalid input``, a non-zero exit, ...)."""
+
+
+class SwitchHostKeyUnknown(SwitchError, HostKeyUnknown):
+    """The switch's host key is not pinned; the message has its fingerprint. Nothing was sent."""
+
+
+class SwitchHostKeyChanged(SwitchError, HostKeyChanged):
+    """The switch offered a key other than the pinned one. Nothing was sent."""

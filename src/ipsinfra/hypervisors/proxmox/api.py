@@ -9,7 +9,6 @@ on with a deadline (:func:`wait_task`), never with proxmoxer's
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from ipsinfra import redact
 from ipsinfra.errors import (
     HypervisorApiError,
     InvalidInput,
@@ -35,22 +35,9 @@ class ProxmoxQuorumLost(HypervisorApiError):
     """The PVE cluster has no quorum: /etc/pve is read-only, changes and VM actions fail."""
 
 
-class _RedactSecrets(logging.Filter):
-    """proxmoxer logs request data at INFO: keep cloud-init passwords out of it."""
-
-    _SECRET = re.compile(r"('(?:cipassword|password|token_value)':\s*)'[^']*'")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "password" in message:
-            record.msg, record.args = self._SECRET.sub(r"\1'***'", message), None
-        return True
-
-
-_redactor = _RedactSecrets()
-for _name in ("proxmoxer.core", "proxmoxer"):
-    if _redactor not in logging.getLogger(_name).filters:
-        logging.getLogger(_name).addFilter(_redactor)
+# proxmoxer logs request data (cipassword, password) at INFO: every record goes
+# through ipsinfra's one redactor (ipsinfra.redact), for a script importing this too.
+redact.install()
 
 
 def connect(node: Node, *, timeout: float = 30.0) -> ProxmoxAPI:
