@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ipsinfra.models import normalize_mac
+from ipsinfra.identity import parse_mac
 from ipsinfra.network.models import MacEntry
 
 __all__ = [
@@ -76,22 +76,12 @@ def kind_of(value: Any) -> str:
 
 
 def mac_of(raw: Any) -> str:
-    """``normalize_mac(str(raw))`` (what :class:`MacEntry` stores), cheaply for the usual spellings.
+    """``normalize_mac(str(raw))`` (what :class:`MacEntry` stores): :func:`ipsinfra.identity.parse_mac`.
 
-    Without ``.``, ``:`` and ``-``, 12 characters that are six bytes of hex are
-    12 hex digits (``fromhex`` skips whitespace, so any would leave fewer
-    bytes): exactly the spellings ``normalize_mac`` turns into these bytes.
+    Strict grouping: ``a:ab:bc:cd:de:ef:f`` (twelve hex digits, misgrouped) is
+    refused, and the record skipped, as any other malformed MAC.
     """
-    text = str(raw)
-    digits = text.replace(".", "").replace(":", "").replace("-", "")
-    if len(digits) == 12:
-        try:
-            packed = bytes.fromhex(digits)
-        except ValueError:
-            packed = b""
-        if len(packed) == 6:
-            return packed.hex(":")
-    return normalize_mac(text)
+    return parse_mac(raw if type(raw) is str else str(raw))
 
 
 _MacFields = Callable[[Mapping[str, Any]], tuple[Any, Any, Any, Any]]

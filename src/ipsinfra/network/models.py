@@ -1,6 +1,9 @@
 """What a switch tells us, as frozen models: MAC entries, interfaces, LLDP neighbours.
 
 Parsers (:mod:`ipsinfra.network.parsers`) produce them from CLI/JSON text;
+port names are kept as the switch prints them and compared through
+:attr:`SwitchFacts.names` (:class:`ipsinfra.identity.InterfaceNames`), never as
+raw strings;
 collection (:mod:`ipsinfra.network.switches`) wraps them per switch in a
 :class:`SwitchResult`, so one dead switch never hides the others.
 """
@@ -13,6 +16,7 @@ import re
 from pydantic import Field, field_validator
 
 from ipsinfra.errors import SwitchError
+from ipsinfra.identity import InterfaceNames
 from ipsinfra.models import Frozen, normalize_mac
 
 __all__ = [
@@ -113,13 +117,20 @@ class SwitchFacts(Frozen):
     interfaces: tuple[Interface, ...] = ()
     neighbors: tuple[LldpNeighbor, ...] = ()
 
+    @property
+    def names(self) -> InterfaceNames:
+        """This switch's port namespace: ``facts.names.same("Et1", "Ethernet1")`` on Arista."""
+        return InterfaceNames.of(self.platform)
+
     def ports_of(self, mac: str) -> list[str]:
-        """The ports ``mac`` is learnt on right now (normally one)."""
+        """The ports ``mac`` is learnt on right now (normally one), as the MAC table spells them."""
         wanted = normalize_mac(mac)
         return sorted({e.port for e in self.mac_table if e.mac == wanted}, key=natural_port_key)
 
     def interface(self, name: str) -> Interface | None:
-        return next((i for i in self.interfaces if i.name == name), None)
+        """The interface ``name`` (any spelling of it: ``Ethernet1`` finds Arista's ``Et1``)."""
+        key = self.names.key(name)
+        return next((i for i in self.interfaces if self.names.key(i.name) == key), None)
 
 
 class FailureKind(enum.StrEnum):
@@ -132,6 +143,7 @@ class FailureKind(enum.StrEnum):
     GARBAGE_OUTPUT = "garbage_output"
     COMMAND_FAILED = "command_failed"
     NO_CREDENTIALS = "no_credentials"
+    HOST_KEY = "host_key"  # not pinned, or not the pinned one: nothing was sent
     ERROR = "error"
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ipsinfra.identity import interface_key
 from ipsinfra.network import fast_tables
 from ipsinfra.network.errors import SwitchCommandFailed, SwitchOutputError, UnknownPlatform
 from ipsinfra.network.mac_records import mac_entries_from_records
@@ -207,8 +208,12 @@ def _text(value: Any) -> str:
     return "" if text in _EMPTY else text
 
 
-def interfaces_from_records(records: Iterable[Mapping[str, Any]]) -> list[Interface]:
+def interfaces_from_records(records: Iterable[Mapping[str, Any]], *, platform: str = "") -> list[Interface]:
     """Normalise ``show interfaces status``/``description``-style records, merged by port.
+
+    Records name the same port when its names are the same on ``platform``
+    (:func:`ipsinfra.identity.interface_key`: ``Et1`` and ``Ethernet1`` on
+    ``arista_eos``); the port keeps the first record's spelling.
 
     ``description`` (or ``name`` in Cisco's status table) is the description;
     a later record for the same port fills what an earlier one left empty.
@@ -223,7 +228,7 @@ def interfaces_from_records(records: Iterable[Mapping[str, Any]]) -> list[Interf
         name = str(_first(record, ("port", "interface", "intf")) or "").strip()
         if not name:
             continue
-        row = merged.setdefault(name, {"name": name})
+        row = merged.setdefault(interface_key(platform, name), {"name": name})
         if "description" in record:  # the full text; Cisco's status table cuts "name" at 18
             row["description"] = _text(record["description"])
         elif "description" not in row:
@@ -250,7 +255,7 @@ def parse_interfaces(platform: str, outputs: Mapping[str, str]) -> list[Interfac
     records: list[dict[str, Any]] = []
     for command, text in outputs.items():
         records.extend(parse_ntc(platform, command, text))
-    return interfaces_from_records(records)
+    return interfaces_from_records(records, platform=platform)
 
 
 def _caps(value: Any) -> tuple[str, ...]:

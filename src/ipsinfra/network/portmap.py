@@ -23,6 +23,7 @@ from collections.abc import Collection, Iterable, Mapping
 
 from pydantic import Field
 
+from ipsinfra.identity import interface_key
 from ipsinfra.models import Frozen, SwitchPort, normalize_mac
 from ipsinfra.network.models import SwitchFacts, natural_port_key
 
@@ -83,6 +84,25 @@ class PortMap(Frozen):
 
     ports: tuple[SwitchPort, ...] = ()
     conflicts: tuple[PortConflict, ...] = ()
+    platforms: dict[str, str] = Field(
+        default_factory=dict,
+        description="switch -> platform, for comparing its ports canonically (not in the map file)",
+    )
+
+    def __eq__(self, other: object) -> bool:
+        """Maps are equal when their ports and conflicts are: ``platforms`` only says how to compare."""
+        if not isinstance(other, PortMap):
+            return NotImplemented
+        return (self.ports, self.conflicts) == (other.ports, other.conflicts)
+
+    __hash__ = None  # type: ignore[assignment]  # holds mutable SwitchPorts, as before
+
+    def port_key(self, switch: str, port: str) -> tuple[str, str]:
+        """``(switch, canonical port)``: ``Et1`` and ``Ethernet1`` of an Arista are one port.
+
+        A switch of unknown platform (a map read from its file) compares as printed.
+        """
+        return switch, interface_key(self.platforms.get(switch, ""), port)
 
     def by_server(self) -> dict[str, SwitchPort]:
         """Server name -> its port (the first one if a server shows on two ports)."""
@@ -96,7 +116,9 @@ class PortMap(Frozen):
         return self.by_server().get(server)
 
     def get(self, switch: str, port: str) -> SwitchPort | None:
-        return next((p for p in self.ports if p.switch == switch and p.port == port), None)
+        """The map's entry for ``port`` of ``switch``, whichever way ``port`` is spelled."""
+        wanted = self.port_key(switch, port)
+        return next((p for p in self.ports if self.port_key(p.switch, p.port) == wanted), None)
 
     def switches(self) -> list[str]:
         return sorted({p.switch for p in self.ports})
@@ -145,15 +167,29 @@ def find_uplinks(
 
     A port is an uplink when it is listed in ``uplinks``, when its LLDP
     neighbour is a switch or router, or when more than ``threshold`` distinct
-    MACs are learnt on it.
+    MACs are learnt on it. Ports are matched in their canonical form
+    (:attr:`SwitchFacts.names`): Arista's LLDP says ``Ethernet49`` where its MAC
+    table says ``Et49``, Huawei's ``XGigabitEthernet0/0/1`` where it says
+    ``XGE0/0/1``. Each uplink is returned once, spelled as the MAC table spells
+    it (else as the interface table, else as LLDP or ``uplinks`` do).
     """
-    found = set(uplinks)
-    found |= {n.local_port for n in facts.neighbors if n.is_switch}
-    macs: dict[str, set[str]] = defaultdict(set)
+    names = facts.names
+    macs: dict[str, set[str]] = defaultdict(set)  # as printed, in the table's order
     for entry in facts.mac_table:
         macs[entry.port].add(entry.mac)
-    found |= {port for port, seen in macs.items() if len(seen) > threshold}
-    return found
+    spelled: dict[str, str] = {}  # canonical -> the MAC table's spelling, else the interface table's
+    by_key: dict[str, set[str]] = defaultdict(set)
+    for port, seen in macs.items():
+        key = names.key(port)
+        spelled.setdefault(key, port)
+        by_key[key] |= seen
+    for iface in facts.interfaces:
+        spelled.setdefault(names.key(iface.name), iface.name)
+    found = {names.key(p) for p in uplinks}
+    found |= {names.key(n.local_port) for n in facts.neighbors if n.is_switch}
+    found |= {key for key, seen in by_key.items() if len(seen) > threshold}
+    given = {names.key(p): p for p in (*uplinks, *(n.local_port for n in facts.neighbors))}
+    return {spelled.get(key) or given.get(key) or key for key in found}
 
 
 def build_port_map(
@@ -181,16 +217,26 @@ def build_port_map(
     host_names = set(hosts)
     ports: list[SwitchPort] = []
     conflicts: list[PortConflict] = []
+    platforms: dict[str, str] = {}
     for f in facts:
+        platforms[f.switch] = f.platform
+        key = f.names.key  # every port is matched in its canonical form
         up = find_uplinks(f, threshold=threshold, uplinks=(uplinks or {}).get(f.switch, ()))
-        descriptions = {i.name: i.description for i in f.interfaces}
+        up_keys = {key(p) for p in up}
+        descriptions = {key(i.name): i.description for i in f.interfaces}
+        keys: dict[str, str] = {}  # as printed -> canonical, for this table's few ports
+        spelled: dict[str, str] = {}  # canonical -> the MAC table's first spelling
         by_port: dict[str, set[str]] = defaultdict(set)
         for entry in f.mac_table:
-            if entry.mac in known and entry.port not in up:
-                by_port[entry.port].add(entry.mac)
+            if entry.mac in known:
+                k = keys.get(entry.port) or keys.setdefault(entry.port, key(entry.port))
+                if k not in up_keys:
+                    by_port[spelled.setdefault(k, entry.port)].add(entry.mac)
         for port in up:
             ports.append(
-                SwitchPort(switch=f.switch, port=port, description=descriptions.get(port, ""), uplink=True)
+                SwitchPort(
+                    switch=f.switch, port=port, description=descriptions.get(key(port), ""), uplink=True
+                )
             )
         for port, macs in by_port.items():
             servers = sorted({known[m] for m in macs})
@@ -206,7 +252,7 @@ def build_port_map(
                 SwitchPort(
                     switch=f.switch,
                     port=port,
-                    description=descriptions.get(port, ""),
+                    description=descriptions.get(key(port), ""),
                     macs=sorted(macs),
                     server=server,
                 )
@@ -214,6 +260,7 @@ def build_port_map(
     return PortMap(
         ports=tuple(sorted(ports, key=_sort_key)),
         conflicts=tuple(sorted(conflicts, key=lambda c: (c.switch, natural_port_key(c.port)))),
+        platforms=platforms,
     )
 
 
@@ -233,6 +280,8 @@ def diff_port_map(
     rec = recorded.by_server()
     obs = observed.by_server()
     scope = set(switches) if switches is not None else None
+    # ports compare canonically: the map on record may spell a port as another poll did
+    both = PortMap(platforms={**recorded.platforms, **observed.platforms})
     moved: list[PortMove] = []
     appeared: list[SwitchPort] = []
     vanished: list[SwitchPort] = []
@@ -240,7 +289,7 @@ def diff_port_map(
         before = rec.get(server)
         if before is None:
             appeared.append(now)
-        elif (before.switch, before.port) != (now.switch, now.port):
+        elif both.port_key(before.switch, before.port) != both.port_key(now.switch, now.port):
             moved.append(
                 PortMove(
                     server=server,

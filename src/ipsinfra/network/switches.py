@@ -49,12 +49,22 @@ from typing import Any, Protocol
 
 from pydantic import Field
 
-from ipsinfra.errors import IpsinfraError, SwitchError, TargetProofFailed, UnsupportedOperation
+from ipsinfra import hostkeys, redact
+from ipsinfra.errors import (
+    InvalidInput,
+    IpsinfraError,
+    SwitchError,
+    TargetProofFailed,
+    UnsupportedOperation,
+)
+from ipsinfra.identity import InterfaceNames, check_interface_name
 from ipsinfra.models import Frozen, Switch, normalize_mac
 from ipsinfra.network import parsers
 from ipsinfra.network.errors import (
     SwitchAuthFailed,
     SwitchCommandFailed,
+    SwitchHostKeyChanged,
+    SwitchHostKeyUnknown,
     SwitchOutputError,
     SwitchTimeout,
     SwitchUnreachable,
@@ -88,6 +98,7 @@ __all__ = [
     "pool_size",
     "set_descriptions",
     "shutdown_port",
+    "shutdown_problem",
 ]
 
 log = logging.getLogger(__name__)
@@ -130,6 +141,7 @@ class Platform:
     config_style: str | None = None  # "cisco" (interface X / description / shutdown), "linux", None
 
     def description_commands(self, port: str, text: str) -> list[str]:
+        check_interface_name(port)  # nothing is built from a name that is not one word
         if self.config_style == "cisco":
             return [f"interface {port}", f"description {text}" if text else "no description"]
         if self.config_style == "linux":
@@ -137,6 +149,7 @@ class Platform:
         raise UnsupportedOperation(f"{self.name}: writing port descriptions is not supported")
 
     def admin_commands(self, port: str, up: bool) -> list[str]:
+        check_interface_name(port)
         if self.config_style == "cisco":
             return [f"interface {port}", "no shutdown" if up else "shutdown"]
         if self.config_style == "linux":
@@ -322,8 +335,13 @@ def open_session(
 ) -> Iterator[SwitchSession]:
     """Log into ``switch``; raises a :class:`SwitchError` subclass saying why not.
 
-    Host keys are not checked (netmiko's default, ``ssh_strict=False``); the
-    agent and ``~/.ssh`` keys are not used, only ``credentials``.
+    The switch's host key must be pinned: in the file its ``ssh_known_hosts``
+    names, else in the user's ``~/.ssh/known_hosts`` (entries ``host`` on port
+    22, ``[host]:port`` elsewhere). An unknown key raises
+    :class:`SwitchHostKeyUnknown`, a different one :class:`SwitchHostKeyChanged`,
+    both with the offered key's ``SHA256:`` fingerprint, before the password
+    is sent (``ipsinfra trust <switch>`` pins a first key). The agent and
+    ``~/.ssh`` keys are not used, only ``credentials``.
     """
     from netmiko import ConnectHandler
 
@@ -334,6 +352,14 @@ def open_session(
     creds = credentials if credentials is not None else SwitchCredentials.for_switch(switch)
     if creds.password is None and creds.key_file is None:
         raise SwitchAuthFailed(f"{switch.name}: no credentials (set the switch's secret or give a key file)")
+    redact.install()
+    redact.register(creds.password)
+    known_hosts = hostkeys.known_hosts_file(switch.ssh_known_hosts)
+    if switch.ssh_known_hosts and not known_hosts.is_file():
+        raise SwitchHostKeyUnknown(
+            f"{switch.name}: ssh_known_hosts file {str(known_hosts)!r} does not exist; nothing was sent. "
+            f"Pin the switch's key: ipsinfra trust {switch.name}"
+        )
     params: dict[str, Any] = {
         "device_type": platform.name,
         "host": switch.host,
@@ -347,10 +373,29 @@ def open_session(
         "auth_timeout": timeout,
         "banner_timeout": timeout,
         "read_timeout_override": timeout,
+        # Verify the host key (paramiko looks "[host]:port" up for a port other than 22):
+        # the inventory's file when set, else ~/.ssh/known_hosts; never add a key.
+        "ssh_strict": True,
+        "system_host_keys": switch.ssh_known_hosts is None,
+        "alt_host_keys": switch.ssh_known_hosts is not None,
+        "alt_key_file": str(known_hosts) if switch.ssh_known_hosts else "",
+        "auto_connect": False,
     }
+    conn = None
     try:
         conn = ConnectHandler(**params)
+        # netmiko's ssh_strict refuses with RejectPolicy, whose error drops the key: this
+        # policy refuses too and keeps it, for the fingerprint in the message.
+        conn.key_policy = hostkeys.RefuseUnknownKeys()
+        conn._open()
     except Exception as exc:
+        if conn is not None:
+            conn.disconnect()  # also drops netmiko's per-session log filter
+        refusal = hostkeys.host_key_refusal(exc, switch.name, known_hosts, switch.host, switch.port)
+        if isinstance(refusal, hostkeys.HostKeyChanged):
+            raise SwitchHostKeyChanged(str(refusal)) from None
+        if refusal is not None:
+            raise SwitchHostKeyUnknown(str(refusal)) from None
         raise _translate(exc, switch.name) from exc
     session = SwitchSession(switch, platform, conn, timeout)
     try:
@@ -411,6 +456,8 @@ def poll(session: SwitchSession, *, lldp: bool = True) -> SwitchFacts:
 
 _KIND = [
     (UnknownPlatform, FailureKind.UNKNOWN_PLATFORM),
+    (SwitchHostKeyUnknown, FailureKind.HOST_KEY),
+    (SwitchHostKeyChanged, FailureKind.HOST_KEY),
     (SwitchAuthFailed, FailureKind.AUTH_FAILED),
     (SwitchUnreachable, FailureKind.UNREACHABLE),
     (SwitchTimeout, FailureKind.TIMEOUT),
@@ -540,14 +587,50 @@ def _journal(
 
 
 def _port_state(session: SwitchSession, port: str) -> Interface:
-    iface = next((i for i in read_interfaces(session) if i.name == port), None)
+    """The interface ``port`` (any spelling), as the switch lists it: commands use its spelling."""
+    names = InterfaceNames.of(session.platform.name)
+    key = names.key(port)
+    iface = next((i for i in read_interfaces(session) if names.key(i.name) == key), None)
     if iface is None:
         raise TargetProofFailed(f"{session.switch.name}: no port {port!r} on the switch; nothing was changed")
     return iface
 
 
+def shutdown_problem(
+    facts: SwitchFacts, port: str, mac: str, *, uplink_threshold: int = DEFAULT_UPLINK_THRESHOLD
+) -> str | None:
+    """Why ``port`` must not be shut down for ``mac`` on this fresh read, or ``None``. Pure.
+
+    ``mac`` must be learnt on ``port`` and on no other port, and ``port`` must
+    not be an uplink (:func:`find_uplinks`: an LLDP neighbour that is a switch or
+    router, or more than ``uplink_threshold`` MACs). Every port is compared in
+    its canonical form: Arista's MAC table says ``Et49`` where its LLDP says
+    ``Ethernet49``, and both are the one uplink.
+
+    >>> shutdown_problem(facts, "Et49", "52:54:00:aa:00:01")
+    'Et49 of sw1 is an uplink (1 MACs / LLDP switch neighbour)'
+    """
+    names = facts.names
+    key = names.key(port)
+    seen_on = facts.ports_of(mac)
+    if names.keys(seen_on) != {key}:
+        where = ", ".join(seen_on) if seen_on else "no port"
+        return f"{mac} is on {where} of {facts.switch}, not on {port}"
+    if key in names.keys(find_uplinks(facts, threshold=uplink_threshold)):
+        count = len({e.mac for e in facts.mac_table if names.key(e.port) == key})
+        return f"{port} of {facts.switch} is an uplink ({count} MACs / LLDP switch neighbour)"
+    return None
+
+
 def _state_dict(iface: Interface) -> dict[str, Any]:
     return {"admin_up": iface.admin_up, "description": iface.description}
+
+
+def _expected_mac(value: str) -> str:
+    try:
+        return normalize_mac(value)
+    except ValueError:
+        raise InvalidInput(f"expect_mac: value {value!r}: not a MAC address") from None
 
 
 def shutdown_port(
@@ -565,12 +648,20 @@ def shutdown_port(
     """Shut ``port`` down, after proving ``expect_mac`` is learnt on that very port now.
 
     The proof is a fresh MAC-table read in the same session, just before the
-    change: the MAC must be on ``port`` and on no other port, and ``port`` must
-    not be an uplink (LLDP switch neighbour or more than ``uplink_threshold``
-    MACs). Otherwise :class:`TargetProofFailed` says what was seen where and
-    nothing is changed. The new state is read back from the switch.
+    change (:func:`shutdown_problem`): the MAC must be on ``port`` and on no
+    other port, and ``port`` must not be an uplink (LLDP switch neighbour or
+    more than ``uplink_threshold`` MACs), ports compared in their canonical
+    form. Otherwise :class:`TargetProofFailed` says what was seen where and
+    nothing is changed. ``port`` may be any spelling of the port (``Et1`` or
+    ``Ethernet1``); the command names it as the switch's interface table does.
+    The new state is read back from the switch.
+
+    Raises:
+        InvalidInput: ``port`` is not one word (``Gi0/5\\nreload``) or
+            ``expect_mac`` not a MAC, before the switch is contacted.
     """
-    mac = normalize_mac(expect_mac)
+    check_interface_name(port, field="port")
+    mac = _expected_mac(expect_mac)
     target = f"{switch.name}:{port}"
     with open_session(switch, credentials=credentials, timeout=timeout, platforms=platforms) as s:
         facts = SwitchFacts(
@@ -580,18 +671,12 @@ def shutdown_port(
             neighbors=tuple(read_neighbors(s)),
         )
         seen_on = facts.ports_of(mac)
-        problem = None
-        if seen_on != [port]:
-            where = ", ".join(seen_on) if seen_on else "no port"
-            problem = f"{mac} is on {where} of {switch.name}, not on {port}"
-        elif port in find_uplinks(facts, threshold=uplink_threshold):
-            count = len({e.mac for e in facts.mac_table if e.port == port})
-            problem = f"{port} of {switch.name} is an uplink ({count} MACs / LLDP switch neighbour)"
+        problem = shutdown_problem(facts, port, mac, uplink_threshold=uplink_threshold)
         if problem is not None:
             _journal(journal, "switch.port.shutdown", target, result="refused", detail=problem)
             raise TargetProofFailed(f"refusing to shut down {target}: {problem}; nothing was changed")
         before = _port_state(s, port)
-        s.configure(s.platform.admin_commands(port, up=False))
+        s.configure(s.platform.admin_commands(before.name, up=False))
         after = _port_state(s, port)
     action = PortAction(
         switch=switch.name,
@@ -634,19 +719,22 @@ def no_shutdown_port(
     A port that is down has no MACs learnt, so the proof is the other way
     round: ``expect_mac`` must not be learnt on any *other* port (the server
     has not moved; re-enabling would hand the port to whoever is there now),
-    and ``port`` must exist. The new state is read back.
+    and ``port`` must exist. Ports are compared in their canonical form. The
+    new state is read back.
     """
-    mac = normalize_mac(expect_mac)
+    check_interface_name(port, field="port")
+    mac = _expected_mac(expect_mac)
     target = f"{switch.name}:{port}"
     with open_session(switch, credentials=credentials, timeout=timeout, platforms=platforms) as s:
+        names = InterfaceNames.of(s.platform.name)
         seen_on = sorted({e.port for e in read_mac_table(s) if e.mac == mac})
-        elsewhere = [p for p in seen_on if p != port]
+        elsewhere = [p for p in seen_on if not names.same(p, port)]
         if elsewhere:
             problem = f"{mac} is on {', '.join(elsewhere)} of {switch.name}, not on {port}"
             _journal(journal, "switch.port.no_shutdown", target, result="refused", detail=problem)
             raise TargetProofFailed(f"refusing to enable {target}: {problem}; nothing was changed")
         before = _port_state(s, port)
-        s.configure(s.platform.admin_commands(port, up=True))
+        s.configure(s.platform.admin_commands(before.name, up=True))
         after = _port_state(s, port)
     action = PortAction(
         switch=switch.name,
@@ -692,18 +780,21 @@ def set_descriptions(
     """
     actions: list[PortAction] = []
     failed: list[str] = []
+    for port in descriptions:
+        check_interface_name(port, field="port")
     with open_session(switch, credentials=credentials, timeout=timeout, platforms=platforms) as s:
-        current = {i.name: i for i in read_interfaces(s)}
+        names = InterfaceNames.of(s.platform.name)
+        current = {names.key(i.name): i for i in read_interfaces(s)}
         for port, text in sorted(descriptions.items()):
             if "\n" in text or "\r" in text:
                 raise SwitchError(f"{switch.name}:{port}: a description is one line")
-            before = current.get(port)
+            before = current.get(names.key(port))
             if before is None:
                 failed.append(f"{port}: no such port")
                 continue
             if before.description == text:
                 continue
-            s.configure(s.platform.description_commands(port, text))
+            s.configure(s.platform.description_commands(before.name, text))
             after = _port_state(s, port)
             ok = after.description == text
             _journal(

@@ -1,0 +1,277 @@
+"""The identities the proof of target (§11.8) and the port map (§4.6) compare, each in one canonical form.
+
+A switch prints the same port as ``Et1`` in its MAC table and ``Ethernet1`` in
+its LLDP table; an operator types a MAC as ``0:1:2:3:4:5``. Compared as raw
+strings they differ, and a guard that compares them silently never fires. So
+every value is parsed once where it comes in (switch output, the inventory,
+a CLI argument) and compared only in its canonical form:
+
+* **Interface names** (:class:`InterfaceNames`): per platform, the long name
+  netutils' :func:`netutils.interface.canonical_interface_name` gives, with the
+  platform's own additions where netutils' map is wrong for it (Huawei VRP's
+  ``XGE`` is ``XGigabitEthernet``, H3C Comware's is ``Ten-GigabitEthernet``).
+  Platforms whose names have no abbreviations (Junos ``ge-0/0/0``, HP
+  ProCurve's ``1``/``A1``/``Trk1``, Linux ``swp1``, and any platform not
+  listed in :data:`INTERFACE_ALIASES`) compare as printed: netutils would
+  read ProCurve's module port ``F1`` as ``FourHundredGigabitEthernet1`` and
+  Linux's ``eth0`` as ``Ethernet0``. The canonical form is a comparison key:
+  models, maps and commands keep the name as the switch prints it, so a
+  command names a port the way that switch lists it.
+* **MAC addresses** (:func:`parse_mac`): ``aa:bb:cc:dd:ee:ff``, from every
+  dialect switches and hypervisors print (see :data:`MAC_DIALECTS`), with
+  strict grouping: ``a:ab:bc:cd:de:ef:f`` has twelve hex digits and is refused.
+
+Example::
+
+    >>> names = InterfaceNames.of("arista_eos")
+    >>> names.key("Et1"), names.same("Et1", "Ethernet1")
+    ('Ethernet1', True)
+    >>> InterfaceNames.of("huawei_vrp").key("XGE0/0/1")
+    'XGigabitEthernet0/0/1'
+    >>> parse_mac("0:1:2:3:4:5"), parse_mac("0010.0de0.e289"), parse_mac("001122-334455")
+    ('00:01:02:03:04:05', '00:10:0d:e0:e2:89', '00:11:22:33:44:55')
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Annotated, TypeGuard
+
+from pydantic import BeforeValidator
+
+from ipsinfra.errors import InvalidInput
+
+__all__ = [
+    "INTERFACE_ALIASES",
+    "MAC_DIALECTS",
+    "PORT_NAME_RULE",
+    "InterfaceNames",
+    "MacAddress",
+    "check_interface_name",
+    "interface_key",
+    "is_interface_name",
+    "parse_mac",
+]
+
+# --- interface names ----------------------------------------------------------------
+
+# Platforms whose CLI abbreviates interface types, and what each adds to (or
+# corrects in) netutils' BASE_INTERFACES. A platform not named here compares
+# its port names as printed (stripped).
+INTERFACE_ALIASES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "cisco_ios": {},
+        "cisco_xe": {},
+        "cisco_nxos": {},
+        "cisco_s300": {},
+        "arista_eos": {},
+        # VRP: MAC tables and `display interface description` print GE/XGE, LLDP
+        # the full name. 10GE/25GE/40GE/100GE are full names on CloudEngine.
+        "huawei_vrp": {
+            "XGE": "XGigabitEthernet",
+            "XGigabitEthernet": "XGigabitEthernet",
+            "GE": "GigabitEthernet",
+            "MEth": "MEth",
+            "Eth-Trunk": "Eth-Trunk",
+            "Vlanif": "Vlanif",
+        },
+        # Comware: XGE is Ten-GigabitEthernet, FGE FortyGigE, BAGG Bridge-Aggregation
+        # (netutils would turn Bridge-Aggregation into IOS's Port-channel).
+        "hp_comware": {
+            "GE": "GigabitEthernet",
+            "XGE": "Ten-GigabitEthernet",
+            "Ten-GigabitEthernet": "Ten-GigabitEthernet",
+            "FGE": "FortyGigE",
+            "FortyGigE": "FortyGigE",
+            "HGE": "HundredGigE",
+            "HundredGigE": "HundredGigE",
+            "WGE": "TwentyFiveGigE",
+            "BAGG": "Bridge-Aggregation",
+            "Bridge-Aggregation": "Bridge-Aggregation",
+            "RAGG": "Route-Aggregation",
+            "Route-Aggregation": "Route-Aggregation",
+            "Vlan-int": "Vlan-interface",
+            "Vlan-interface": "Vlan-interface",
+            "MGE": "M-GigabitEthernet",
+            "M-GigabitEthernet": "M-GigabitEthernet",
+        },
+    }
+)
+
+# What an operator-given port name (inventory `switch_port`, a CLI argument,
+# a name put into a command) may hold: one word, no whitespace or control
+# characters (`Gi0/5\nreload` would be a second command), none of `?` `|` `!`
+# (help, pipes and comments on Cisco-style CLIs) or shell characters.
+_PORT_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9/._:@+()-]{0,63}")
+
+
+PORT_NAME_RULE = (
+    "a port name is one word of letters, digits and / . _ : @ + ( ) -, "
+    "starting with a letter or digit, at most 64 characters"
+)
+
+
+def is_interface_name(value: object) -> TypeGuard[str]:
+    """Whether ``value`` may be put into a command as a port name (see :func:`check_interface_name`)."""
+    return isinstance(value, str) and _PORT_NAME_RE.fullmatch(value) is not None
+
+
+def check_interface_name(value: object, *, field: str = "port") -> str:
+    """``value`` as a port name fit for a command, or :class:`InvalidInput` naming ``field`` and value.
+
+    Example: ``check_interface_name("Gi0/5\\nreload", field="port")`` raises
+    ``InvalidInput("port: value 'Gi0/5\\nreload': a port name is one word of ...")``.
+    """
+    if not is_interface_name(value):
+        raise InvalidInput(f"{field}: value {value!r}: {PORT_NAME_RULE}")
+    return value
+
+
+@functools.cache
+def _alias_map(platform: str) -> Mapping[str, str] | None:
+    extra = INTERFACE_ALIASES.get(platform)
+    if extra is None:
+        return None
+    from netutils.constants import BASE_INTERFACES
+
+    merged = {**BASE_INTERFACES, **extra}
+    # only names that land on a long name that stays itself (netutils' own
+    # "Management_short" -> "Ma" would make the key of a key another key)
+    return MappingProxyType({k: v for k, v in merged.items() if merged.get(v, v) == v})
+
+
+@functools.lru_cache(maxsize=8192)
+def interface_key(platform: str, name: str) -> str:
+    """The canonical form of port ``name`` on ``platform``: what comparisons compare.
+
+    What ``netutils.interface.canonical_interface_name(name, addl_name_map=...)``
+    gives with the platform's :data:`INTERFACE_ALIASES` (the same split and map),
+    except that a type word without a number stays as printed and a platform
+    not listed compares as printed. Never raises: switch output is canonicalised as printed (an odd entry such
+    as NX-OS's ``sup-eth1(R)`` stays as it is). Cached: a switch has few ports.
+    """
+    text = name.strip()
+    aliases = _alias_map(platform)
+    if aliases is None:
+        return text
+    from netutils.interface import split_interface
+
+    kind, number = split_interface(text)
+    long = aliases.get(kind)
+    # a type word alone (`Router`, `CPU`) or an unknown one stays as printed
+    return text if long is None or not number else long + number
+
+
+@dataclass(frozen=True)
+class InterfaceNames:
+    """The port namespace of one platform: every spelling it prints maps to one key.
+
+    >>> InterfaceNames.of("cisco_nxos").same("Eth1/1", "Ethernet1/1")
+    True
+    """
+
+    platform: str
+
+    @classmethod
+    def of(cls, platform: str) -> InterfaceNames:
+        return _names(platform)
+
+    def key(self, name: str) -> str:
+        """The canonical form of ``name`` (see :func:`interface_key`)."""
+        return interface_key(self.platform, name)
+
+    def same(self, a: str, b: str) -> bool:
+        return interface_key(self.platform, a) == interface_key(self.platform, b)
+
+    def keys(self, names: Iterable[str]) -> set[str]:
+        return {interface_key(self.platform, n) for n in names}
+
+    def parse(self, value: object, *, field: str = "port") -> str:
+        """An operator-given port name, checked (:func:`check_interface_name`); returned as given."""
+        return check_interface_name(value, field=field)
+
+
+@functools.cache
+def _names(platform: str) -> InterfaceNames:
+    return InterfaceNames(platform)
+
+
+# --- MAC addresses ---------------------------------------------------------------------
+
+# The spellings accepted, one per alternative (upper or lower case, surrounding
+# whitespace ignored). Grouping is strict: the digits must fall in the groups
+# of the dialect, so a 12-digit string grouped any other way is refused.
+MAC_DIALECTS: Mapping[str, str] = MappingProxyType(
+    {
+        "aa:bb:cc:dd:ee:ff": "six groups of 1-2 digits, `:` or `-` (0:1:2:3:4:5 is 00:01:02:03:04:05)",
+        "aa.bb.cc.dd.ee.ff": "six groups of 2 digits, `.` or a space",
+        "aabb.ccdd.eeff": "three groups of 4 digits, `.`, `-` or `:` (Cisco, Huawei, H3C)",
+        "aabbcc-ddeeff": "two groups of 6 digits, `-` or `:` (HP ProCurve, PostgreSQL)",
+        "aabbccddeeff": "12 digits",
+    }
+)
+_H = "[0-9A-Fa-f]"
+_G = rf"({_H}{{1,2}})"
+_SIX_SHORT = re.compile(_G + "([:-])" + _G + (r"\2" + _G) * 4)  # groups 1, 3-7; 2 is the separator
+
+
+def _padded(text: str) -> str | None:
+    """``aa:bb:cc:dd:ee:ff`` for a padded spelling (told apart by its length), else ``None``."""
+    n = len(text)
+    if n == 17:  # aa:bb:cc:dd:ee:ff, aa-bb-..., aa.bb...., aa bb ...
+        sep = text[2]
+        ok = text[5] == text[8] == text[11] == text[14] == sep and sep in ".:- "
+    elif n == 14:  # aabb.ccdd.eeff, aabb-ccdd-eeff, aabb:ccdd:eeff
+        sep = text[4]
+        ok = text[9] == sep and sep in ".:-"
+    elif n == 13:  # aabbcc-ddeeff, aabbcc:ddeeff
+        sep = text[6]
+        ok = sep in ":-"
+    elif n == 12:  # aabbccddeeff
+        sep, ok = "", True
+    else:
+        return None
+    digits = text.replace(sep, "") if sep else text
+    if not ok or len(digits) != 12:  # a separator anywhere else is refused here
+        return None
+    try:
+        packed = bytes.fromhex(digits)
+    except ValueError:
+        return None
+    # fromhex skips whitespace, so any would leave fewer bytes
+    return packed.hex(":") if len(packed) == 6 else None
+
+
+def parse_mac(value: str) -> str:
+    """``aa:bb:cc:dd:ee:ff`` for a MAC in any of :data:`MAC_DIALECTS`, else ValueError.
+
+    Called for every line of a MAC table (and by :func:`ipsinfra.models.normalize_mac`,
+    which returns canonical input before calling it): the padded dialects are told
+    apart by their length, not by a regex.
+    """
+    found = _padded(value)
+    if found is not None:
+        return found
+    text = value.strip()
+    if text != value:
+        found = _padded(text)
+        if found is not None:
+            return found
+    m = _SIX_SHORT.fullmatch(text)
+    if m is not None:
+        return ":".join(g.zfill(2) for g in m.group(1, 3, 4, 5, 6, 7)).lower()
+    raise ValueError(f"not a MAC address: {value!r}")
+
+
+def _mac_value(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"not a MAC address: {value!r}")
+    return parse_mac(value)
+
+
+MacAddress = Annotated[str, BeforeValidator(_mac_value)]
+"""A pydantic field type: any dialect in, ``aa:bb:cc:dd:ee:ff`` stored."""
