@@ -37,6 +37,7 @@ from ipsinfra.errors import (
 )
 from ipsinfra.hypervisors import DriverPool, HypervisorDriver
 from ipsinfra.inventory import Fleet
+from ipsinfra.inventory.writeback import InventoryChange, writes_back
 from ipsinfra.journal import Journal
 from ipsinfra.models import HypervisorKind, IPAddress, Node, Vds, VdsState
 from ipsinfra.provision import HOUSE_CPUSET, effective_cpuset
@@ -237,6 +238,7 @@ class MigrationResult(BaseModel):
         default_factory=list,
         description="true and not failures, e.g. a value in force at the next cold start",
     )
+    inventory_change: InventoryChange | None = Field(default=None, description="the write-back, if asked")
 
     @property
     def ok(self) -> bool:
@@ -260,6 +262,7 @@ def find_vds(pool: DriverPool, fleet: Fleet, name: str) -> Vds:
     raise VdsNotFound(f"vds: value {name!r}: no node reports it")
 
 
+@writes_back
 def migrate(
     name: str,
     target: str,
@@ -273,11 +276,14 @@ def migrate(
     step_timeout: float = 600.0,
     lock_dir: Path | None = None,
     actor: str | None = None,
+    inventory: str | Path | None = None,
 ) -> MigrationResult:
     """Move VDS ``name`` to node ``target``; verified on the target before the source is released.
 
     Re-running a finished migration finds the VDS already on the target
-    under its new name and reports it unchanged.
+    under its new name and reports it unchanged. ``inventory``: the inventory
+    directory to update (§9.10 rename of the host_vars file and hosts.yml
+    entry, ``vds_name``, ``node``...), in ``result.inventory_change``.
     """
     if target not in fleet.nodes:
         known = ", ".join(sorted(fleet.nodes))
@@ -327,6 +333,8 @@ def _converged(
 ) -> MigrationResult | None:
     """A re-run after success: the VDS is on the target under its new name already."""
     record = fleet.vds.get(name)
+    if record is None:
+        record = _moved_record(name, done_name, target, fleet)
     if record is None or record.node not in fleet.nodes or record.node == target:
         return None
     try:
@@ -339,6 +347,24 @@ def _converged(
     )
     mismatches, warnings = verify_target(plan, got, _configured(pool.get(target), done_name))
     return MigrationResult(plan=plan, changed=False, vds=got, mismatches=mismatches, warnings=warnings)
+
+
+def _moved_record(name: str, done_name: str, target: str, fleet: Fleet) -> Vds | None:
+    """The inventory was written back already (§9.10 rename): the old record, its node from its octets."""
+    moved = fleet.vds.get(done_name)
+    if moved is None or moved.node != target:
+        return None
+    octets = naming.parse_vps_name(name).octets
+    sources = [
+        n.name
+        for n in fleet.nodes.values()
+        if n.name != target
+        and isinstance(n.main_ip, ipaddress.IPv4Address)
+        and naming.node_octets(n.main_ip) == octets
+    ]
+    if len(sources) != 1:
+        return None
+    return moved.model_copy(update={"name": name, "node": sources[0]})
 
 
 def _apply(

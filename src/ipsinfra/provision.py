@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -21,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ipsinfra import metadata, naming, passwords
 from ipsinfra.errors import Conflict, HypervisorError, InvalidInput, IpsinfraError, NodeNotFound
-from ipsinfra.hypervisors import DriverPool
+from ipsinfra.hypervisors import DriverPool, HypervisorDriver
 from ipsinfra.inventory import Fleet
+from ipsinfra.inventory.writeback import InventoryChange, writes_back
 from ipsinfra.journal import Journal
 from ipsinfra.models import (
     Disk,
@@ -281,6 +283,7 @@ class ProvisionResult(BaseModel):
     password: SecretStr | None = None
     mismatches: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    inventory_change: InventoryChange | None = Field(default=None, description="the write-back, if asked")
 
     @property
     def ok(self) -> bool:
@@ -338,6 +341,17 @@ def observe(
     return observed, warnings
 
 
+def password_when_running(driver: HypervisorDriver) -> bool:
+    """Whether ``driver`` sets a password in the running guest (set it after the start).
+
+    A libvirt node with ``password_method: nocloud`` hands it over at boot (a
+    cloud-init seed): set it before the first start, like Proxmox's cloud-init.
+    """
+    at_boot = getattr(driver, "ex_password_at_boot", False)
+    return driver.password_when_running and not (isinstance(at_boot, bool) and at_boot)
+
+
+@writes_back
 def provision(
     order: Order,
     fleet: Fleet,
@@ -351,11 +365,14 @@ def provision(
     cpuset_rule: str | None = HOUSE_CPUSET,
     step_timeout: float = DEFAULT_STEP_TIMEOUT,
     actor: str | None = None,
+    inventory: str | Path | None = None,
 ) -> ProvisionResult:
     """Provision ``order``: plan, create, set the password, start, read back.
 
     Idempotent: an order already provisioned is verified and reported
     unchanged (its password is not touched). ``check`` plans only.
+    ``inventory``: the inventory directory to write the new VDS's record into
+    (``result.inventory_change``; with ``check``, the diff only).
     """
     today = today or dt.date.today()
     observed, warnings = observe(pool, fleet.nodes, timeout=step_timeout)
@@ -397,7 +414,7 @@ def provision(
             ("set_password", lambda: driver.set_password(plan.name, user, secret)),
             ("start", lambda: driver.start(plan.name)),
         ]
-        if driver.password_when_running:  # a guest agent needs a running guest
+        if password_when_running(driver):  # a guest agent needs a running guest
             steps.reverse()
         for step, action in steps:
             with_deadline(step, step_timeout, action, node=plan.node)

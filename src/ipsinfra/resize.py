@@ -34,6 +34,7 @@ from ipsinfra import locks, naming
 from ipsinfra.errors import InvalidInput, IpsinfraError, NodeNotFound
 from ipsinfra.hypervisors import DriverPool, HypervisorDriver
 from ipsinfra.inventory import Fleet
+from ipsinfra.inventory.writeback import InventoryChange, writes_back
 from ipsinfra.journal import Journal
 from ipsinfra.migrate import find_vds
 from ipsinfra.models import HypervisorKind, Node, Vds, VdsState, parse_cpuset
@@ -344,6 +345,7 @@ class ResizeResult(BaseModel):
     restarted: bool = False
     mismatches: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    inventory_change: InventoryChange | None = Field(default=None, description="the write-back, if asked")
 
     @property
     def ok(self) -> bool:
@@ -401,6 +403,7 @@ def mismatches_of(plan: ResizePlan, got: Vds) -> list[str]:
     return out
 
 
+@writes_back
 def resize(
     name: str,
     fleet: Fleet,
@@ -420,8 +423,12 @@ def resize(
     stop_timeout: float = 60.0,
     lock_dir: Path | None = None,
     actor: str | None = None,
+    inventory: str | Path | None = None,
 ) -> ResizeResult:
     """Resize VDS ``name`` under ``ticket``: plan, apply, read back (§6).
+
+    ``inventory``: the inventory directory whose record of the VDS follows
+    (vcpus, memory_mib, disks), in ``result.inventory_change``.
 
     Idempotent: a VDS already at the target is verified and reported
     unchanged, and no order line is written again. ``check`` plans only.

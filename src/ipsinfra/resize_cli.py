@@ -20,6 +20,7 @@ from typing import Annotated
 import typer
 
 from ipsinfra.errors import InvalidInput
+from ipsinfra.inventory_source import OPTION_HELP, resolve_inventory
 
 __all__ = ["app", "parse_prices", "resize_cmd"]
 
@@ -60,12 +61,25 @@ def resize_cmd(
         bool, typer.Option("--restart", help="Restart a running VDS when the change needs it.")
     ] = False,
     inventory: Annotated[
-        Path, typer.Option("--inventory", "-i", help="Inventory directory (Ansible YAML).")
-    ] = Path("inventory/example"),
+        Path | None, typer.Option("--inventory", "-i", help=OPTION_HELP, show_default=False)
+    ] = None,
     journal: Annotated[
         str | None, typer.Option("--journal", help="Journal URL or SQLite path (default: IPSINFRA_JOURNAL).")
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="Plan only: print what would change.")] = False,
+    write_back: Annotated[
+        bool,
+        typer.Option(
+            "--write-back/--no-write-back",
+            help="Update the inventory's files after the change (with --check: print their diff).",
+        ),
+    ] = True,
+    commit: Annotated[
+        bool,
+        typer.Option(
+            "--commit", help="git commit the inventory files written back (message: action, journal line)."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """Resize a VDS: the order gets ``Upgrade(Ticket<N>): <param>=<price>`` per upgraded parameter."""
@@ -77,6 +91,7 @@ def resize_cmd(
 
     naming.parse_vps_name(name)
     prices = parse_prices(price)
+    inventory = resolve_inventory(inventory)
     fleet = inv.load(inventory)
     with DriverPool(fleet.nodes) as pool, Journal(journal or default_journal_url()) as jr:
         result = resize(
@@ -92,7 +107,11 @@ def resize_cmd(
             journal=jr,
             check=check,
             restart=restart,
+            inventory=inventory if write_back else None,
         )
+    from ipsinfra.cli import commit_inventory, print_inventory_change
+
+    committed = commit_inventory(result.inventory_change, commit)
     if as_json:
         print(json.dumps(result.model_dump(mode="json"), indent=2, default=str))
     else:
@@ -102,6 +121,8 @@ def resize_cmd(
             print(f"unchanged: {name} is at the target already")
         elif result.changed and result.ok:
             print(f"resized and verified: {name}")
+        sys.stdout.flush()
+        print_inventory_change(result.inventory_change, committed)
     sys.stdout.flush()
     if result.mismatches:
         raise typer.Exit(EXIT_FAILED)

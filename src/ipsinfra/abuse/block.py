@@ -29,7 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ipsinfra import locks, metadata, naming
 from ipsinfra.errors import InvalidInput, IpsinfraError, SwitchError, TargetProofFailed, VdsNotFound
 from ipsinfra.hypervisors import DriverPool
+from ipsinfra.identity import InterfaceNames
 from ipsinfra.inventory import Fleet
+from ipsinfra.inventory.writeback import InventoryChange, writes_back
 from ipsinfra.journal import Journal
 from ipsinfra.models import DedicatedServer, Vds, VdsState
 
@@ -75,6 +77,7 @@ class BlockResult(BaseModel):
     checked_only: bool = False
     before: dict[str, Any] = Field(default_factory=dict)
     after: dict[str, Any] = Field(default_factory=dict)
+    inventory_change: InventoryChange | None = Field(default=None, description="the write-back, if asked")
 
     @property
     def target(self) -> str:
@@ -195,11 +198,14 @@ def _prove_port(
     except (SwitchError, IpsinfraError) as exc:
         return ProofStep(check="switch_port", ok=False, detail=f"switch {switch.name} cannot be read: {exc}")
     ports = sorted({e.port for e in table if e.mac in server.macs})
+    # the inventory's `Gi0/5` and the MAC table's `GigabitEthernet0/5` are one port
+    names = InterfaceNames.of(switch.platform)
+    seen, wanted = names.keys(ports), names.key(server.port)
     if for_unblock:
-        ok = not [p for p in ports if p != server.port]
+        ok = seen <= {wanted}
         detail = f"{server.name}'s MAC is on {', '.join(ports) or 'no port'} of {switch.name}"
     else:
-        ok = ports == [server.port]
+        ok = seen == {wanted}
         detail = f"{server.name}'s MAC is on {', '.join(ports) or 'no port'} of {switch.name}" + (
             "" if ok else f", not (only) on {server.port}"
         )
@@ -227,6 +233,7 @@ def _merge_state(journal: Journal | None, key: str, values: Mapping[str, Any]) -
     journal.set_state(key, state)
 
 
+@writes_back
 def block(
     ip: str,
     fleet: Fleet,
@@ -241,8 +248,13 @@ def block(
     lock_dir: Path | None = None,
     stop_timeout: float = 30.0,
     actor: str | None = None,
+    inventory: str | Path | None = None,
 ) -> BlockResult:
-    """Block the server behind ``ip`` after proving it is the right one. Idempotent."""
+    """Block the server behind ``ip`` after proving it is the right one. Idempotent.
+
+    ``inventory``: the inventory directory whose record says ``blocked: true``
+    afterwards, in ``result.inventory_change``.
+    """
     if not reason.strip():
         raise InvalidInput("reason: value '': a block needs a reason (the complaint's category, §7)")
     proof = prove_target(ip, fleet, pool, dc_names=dc_names, credentials=credentials)
@@ -346,6 +358,7 @@ def _block_port(
     return BlockResult(action="block", proof=proof, changed=True, after=view)
 
 
+@writes_back
 def unblock(
     ip: str,
     fleet: Fleet,
@@ -357,8 +370,12 @@ def unblock(
     credentials: Any = None,
     lock_dir: Path | None = None,
     actor: str | None = None,
+    inventory: str | Path | None = None,
 ) -> BlockResult:
-    """Reverse :func:`block`: autostart as it was, started again; or the port brought up."""
+    """Reverse :func:`block`: autostart as it was, started again; or the port brought up.
+
+    ``inventory``: the inventory directory whose record follows (``blocked: false``).
+    """
     proof = prove_target(ip, fleet, pool, dc_names=dc_names, credentials=credentials, for_unblock=True)
     if not proof.ok:
         raise _refuse(proof, "unblock", journal, actor)

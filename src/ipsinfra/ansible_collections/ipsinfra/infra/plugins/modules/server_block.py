@@ -46,6 +46,20 @@ options:
   lock_dir:
     description: Where the per-VDS locks live.
     type: path
+  write_back:
+    description:
+      - Update the inventory's files after the change (C(blocked), C(blocked_reason) in the server's
+        host_vars file), keeping comments and formatting. In check mode the change is computed and returned.
+      - Where the inventory cannot be written, the task still reports the block, warns, and returns
+        what to change in C(inventory_change.diff).
+    type: bool
+    default: true
+  commit:
+    description:
+      - With O(write_back), commit the inventory files written back in the inventory's git repository
+        (only those files), the message naming the action, the VDS and the journal line.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -88,6 +102,11 @@ after:
   description: The server's state after.
   returned: when changed
   type: dict
+inventory_change:
+  description: The inventory write-back (with C(write_back)); C(diff) is a unified diff of the files.
+  returned: when write_back is true
+  type: dict
+  sample: {"files": ["host_vars/VPS1001-113-10.yml"], "written": true, "error": null}
 """
 
 from typing import Any  # noqa: E402
@@ -95,17 +114,21 @@ from typing import Any  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]  # noqa: E402
 from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # type: ignore[import-not-found]  # noqa: E402
     COMMON_ARGS,
+    add_inventory_change,
     error_message,
     fleet_and_pool,
     open_journal,
     require_ipsinfra,
     text,
+    write_back_path,
 )
 
 
 def _argument_spec() -> dict[str, Any]:
     return {
         **COMMON_ARGS,
+        "write_back": {"type": "bool", "default": True},
+        "commit": {"type": "bool", "default": False},
         "ip": {"type": "str", "required": True},
         "state": {"type": "str", "choices": ["blocked", "unblocked"], "default": "blocked"},
         "reason": {"type": "str"},
@@ -161,6 +184,7 @@ def run_module() -> None:
                 "dc_names": dc_names,
                 "credentials": credentials,
                 "lock_dir": lock_dir,
+                "inventory": write_back_path(p),
             }
             if blocking:
                 done = block(
@@ -211,6 +235,7 @@ def run_module() -> None:
             "before": text(_view_lines(before)),
             "after": text(_view_lines(after if changed else before)),
         }
+    add_inventory_change(module, result, done.inventory_change, commit=p["commit"])
     module.exit_json(**result)
 
 

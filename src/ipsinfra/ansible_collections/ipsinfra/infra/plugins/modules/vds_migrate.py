@@ -44,6 +44,20 @@ options:
   lock_dir:
     description: Where the per-VDS locks live (default C($IPSINFRA_LOCK_DIR) or the user's state folder).
     type: path
+  write_back:
+    description:
+      - Update the inventory's files after the change (the VDS's host_vars file and its C(hosts.yml) entry),
+        keeping comments and formatting. In check mode the change is computed and returned, nothing written.
+      - Where the inventory cannot be written, the task still reports the fleet's change, warns, and returns
+        what to change in C(inventory_change.diff).
+    type: bool
+    default: true
+  commit:
+    description:
+      - With O(write_back), commit the inventory files written back in the inventory's git repository
+        (only those files), the message naming the action, the VDS and the journal line.
+    type: bool
+    default: false
 seealso:
   - module: ipsinfra.infra.vds_provision
 """
@@ -97,6 +111,11 @@ mismatches:
   returned: always
   type: list
   elements: str
+inventory_change:
+  description: The inventory write-back (with C(write_back)); C(diff) is a unified diff of the files.
+  returned: when write_back is true
+  type: dict
+  sample: {"files": ["host_vars/VPS1003-113-10.yml", "hosts.yml"], "written": true, "error": null}
 """
 
 from typing import Any  # noqa: E402
@@ -104,6 +123,7 @@ from typing import Any  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]  # noqa: E402
 from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # type: ignore[import-not-found]  # noqa: E402
     COMMON_ARGS,
+    add_inventory_change,
     error_message,
     fleet_and_pool,
     open_journal,
@@ -111,12 +131,15 @@ from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # 
     text,
     vds_lines,
     vds_view,
+    write_back_path,
 )
 
 
 def _argument_spec() -> dict[str, Any]:
     return {
         **COMMON_ARGS,
+        "write_back": {"type": "bool", "default": True},
+        "commit": {"type": "bool", "default": False},
         "name": {"type": "str", "required": True, "aliases": ["vds"]},
         "target": {"type": "str", "required": True},
         "live": {"type": "bool", "default": True},
@@ -173,6 +196,7 @@ def run_module() -> None:
                 cpuset_rule=p["cpuset"] or None,
                 step_timeout=p["step_timeout"],
                 lock_dir=Path(p["lock_dir"]) if p["lock_dir"] else None,
+                inventory=write_back_path(p),
             )
     except Exception as exc:
         module.fail_json(msg=error_message(exc), **result)
@@ -198,6 +222,7 @@ def run_module() -> None:
         else:
             before = after = text(vds_lines(done.vds)) if done.vds is not None else ""
         result["diff"] = {"before": before, "after": after}
+    add_inventory_change(module, result, done.inventory_change, commit=p["commit"])
     for warning in done.warnings:  # true and not failures, e.g. a VNC address in force at the next cold start
         module.warn(warning)
     if done.mismatches:

@@ -98,6 +98,20 @@ options:
   today:
     description: The activation date (YYYY-MM-DD); today when omitted.
     type: str
+  write_back:
+    description:
+      - Update the inventory's files after the change (the VDS's host_vars file and its C(hosts.yml) entry),
+        keeping comments and formatting. In check mode the change is computed and returned, nothing written.
+      - Where the inventory cannot be written, the task still reports the fleet's change, warns, and returns
+        what to change in C(inventory_change.diff).
+    type: bool
+    default: true
+  commit:
+    description:
+      - With O(write_back), commit the inventory files written back in the inventory's git repository
+        (only those files), the message naming the action, the VDS and the journal line.
+    type: bool
+    default: false
 seealso:
   - module: ipsinfra.infra.vds_migrate
   - module: ipsinfra.infra.node_audit
@@ -190,6 +204,11 @@ password:
       and O(password_file) was not given. The task must set C(no_log=true).
   returned: when a VDS was created without O(password) and O(password_file)
   type: str
+inventory_change:
+  description: The inventory write-back (with C(write_back)); C(diff) is a unified diff of the files.
+  returned: when write_back is true
+  type: dict
+  sample: {"files": ["host_vars/VPS1003-113-10.yml", "hosts.yml"], "written": true, "error": null}
 """
 
 import os  # noqa: E402
@@ -199,6 +218,7 @@ from typing import Any  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]  # noqa: E402
 from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # type: ignore[import-not-found]  # noqa: E402
     COMMON_ARGS,
+    add_inventory_change,
     error_message,
     fleet_and_pool,
     open_journal,
@@ -207,6 +227,7 @@ from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # 
     text,
     vds_lines,
     vds_view,
+    write_back_path,
 )
 
 ORDER_FIELDS = (
@@ -229,6 +250,8 @@ ORDER_FIELDS = (
 def _argument_spec() -> dict[str, Any]:
     return {
         **COMMON_ARGS,
+        "write_back": {"type": "bool", "default": True},
+        "commit": {"type": "bool", "default": False},
         "order": {"type": "int", "required": True},
         "client": {"type": "str", "required": True},
         "node": {"type": "str", "required": True},
@@ -293,7 +316,10 @@ def run_module() -> None:
                 "step_timeout": p["step_timeout"],
                 "user": p["user"],
             }
-            preview = provision(order, fleet, pool, check=True, **kwargs)
+            written = write_back_path(p)
+            preview = provision(
+                order, fleet, pool, check=True, inventory=written if module.check_mode else None, **kwargs
+            )
             plan = preview.plan
             before = text(vds_lines(plan.existing)) if plan.existing is not None else ""
             result.update(
@@ -310,11 +336,12 @@ def run_module() -> None:
                 if module._diff:
                     after = before if plan.existing is not None else text(plan.describe())
                     result["diff"] = {"before": before, "after": after}
+                add_inventory_change(module, result, preview.inventory_change)
                 _warn(module, preview.warnings)
                 module.exit_json(**result)
             if plan.existing is None and p["password_file"]:
                 _usable_password_file(p["password_file"])
-            done = provision(order, fleet, pool, password=p["password"], **kwargs)
+            done = provision(order, fleet, pool, password=p["password"], inventory=written, **kwargs)
     except Exception as exc:  # every error: one line, no secret, no traceback
         module.fail_json(msg=error_message(exc), **result)
 
@@ -333,6 +360,7 @@ def run_module() -> None:
     if module._diff:
         after = text(vds_lines(done.vds)) if done.vds is not None else ""
         result["diff"] = {"before": before, "after": after}
+    add_inventory_change(module, result, done.inventory_change, commit=p["commit"])
     _warn(module, done.warnings)
     if done.mismatches:
         module.fail_json(
