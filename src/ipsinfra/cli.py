@@ -3,6 +3,9 @@
 Exit codes: 0 done, 1 the operation failed or found problems, 2 bad input
 (a one-line error naming the field and the value; nothing was changed).
 ``--json`` gives machines a stable document; people get tables.
+The inventory is ``-i DIR``, else ``IPSINFRA_INVENTORY``, else Ansible's own
+(``ANSIBLE_INVENTORY``, ansible.cfg); there is no default
+(:mod:`ipsinfra.inventory_source`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from rich.table import Table
 
 from ipsinfra import naming, passwords
 from ipsinfra.errors import Conflict, InvalidInput, IpsinfraError, NotFound, TargetProofFailed
+from ipsinfra.inventory_source import OPTION_HELP, resolve_inventory
 
 app = typer.Typer(
     name="ipsinfra",
@@ -35,12 +39,14 @@ app.add_typer(inventory_app, name="inventory")
 
 def _mount_subapps() -> None:
     from ipsinfra.abuse.cli import app as abuse_app
+    from ipsinfra.hostkeys_cli import trust_cmd
     from ipsinfra.network.cli import app as portmap_app
     from ipsinfra.resize_cli import resize_cmd
 
     app.add_typer(abuse_app, name="abuse")
     app.add_typer(portmap_app, name="portmap")
     app.command("resize")(resize_cmd)
+    app.command("trust")(trust_cmd)
 
 
 _mount_subapps()
@@ -50,10 +56,10 @@ out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-DEFAULT_INVENTORY = Path("inventory/example")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-InventoryOpt = Annotated[Path, typer.Option("--inventory", "-i", help="Inventory directory (Ansible YAML).")]
+# No default: resolve_inventory() takes -i, else IPSINFRA_INVENTORY, else Ansible's own setting.
+InventoryOpt = Annotated[Path | None, typer.Option("--inventory", "-i", help=OPTION_HELP, show_default=False)]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -110,11 +116,11 @@ def password_cmd(
 
 
 @inventory_app.command("show")
-def inventory_show(inventory: InventoryOpt = DEFAULT_INVENTORY, as_json: JsonOpt = False) -> None:
+def inventory_show(inventory: InventoryOpt = None, as_json: JsonOpt = False) -> None:
     """Load the inventory and print the fleet: sites, nodes, VDS, switches."""
     from ipsinfra import inventory as inv
 
-    fleet = inv.load(inventory)
+    fleet = inv.load(resolve_inventory(inventory))
     print_fleet(fleet, as_json)
 
 
@@ -163,40 +169,126 @@ def print_fleet(fleet: Any, as_json: bool) -> None:
         out.print(sw)
 
 
+JournalPathOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--journal", help="Journal URL or SQLite path (default: IPSINFRA_JOURNAL); read only, never created."
+    ),
+]
+# The journal commands' old name for --journal: still works, hidden, with a note on stderr.
+UrlAliasOpt = Annotated[str | None, typer.Option("--url", hidden=True, help="Deprecated: use --journal.")]
+KeyFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        help="File holding the HMAC key (default: IPSINFRA_JOURNAL_KEY_FILE, else the key in "
+        "IPSINFRA_JOURNAL_KEY). Never given on the command line.",
+    ),
+]
+
+
+def _read_journal(
+    journal: str | None, url: str | None, key_file: Path | None = None, *, keyed: bool = False
+) -> Any:
+    """The journal to read: it must exist (a typo is exit 2, not a new empty journal)."""
+    from ipsinfra.journal import Journal, default_journal_url, load_key
+
+    if url is not None:
+        err.print("ipsinfra: warning: --url is deprecated; use --journal", markup=False, highlight=False)
+        if journal is not None and journal != url:
+            fail(f"journal: value {url!r}: --url (deprecated) and --journal name different journals")
+        journal = url
+    key = load_key(key_file) if keyed else None
+    return Journal(journal or default_journal_url(create=False), key=key, create=False)
+
+
 @journal_app.command("verify")
 def journal_verify(
-    url: Annotated[str | None, typer.Option(help="Journal URL or SQLite path.")] = None,
+    journal: JournalPathOpt = None,
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-head",
+            metavar="SEQ:HASH",
+            help="A head printed earlier by `journal head`: a removed tail, an emptied table or a "
+            "rewritten chain up to it is caught.",
+        ),
+    ] = None,
+    key_file: KeyFileOpt = None,
+    url: UrlAliasOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check the hash chain: an edited or deleted line is reported."""
-    from ipsinfra.journal import Journal, default_journal_url
+    """Check the chain, the state table, the MACs (with a key) and an anchor.
 
-    with Journal(url or default_journal_url()) as journal:
-        report = journal.verify()
-    data = {"ok": report.ok, "checked": report.checked, "problems": report.problems}
+    Exit 0 intact, 1 tampered, 2 the journal cannot be read (missing, not a journal).
+    """
+    from ipsinfra.journal import parse_anchor
+
+    anchor = parse_anchor(expect_head) if expect_head is not None else None
+    with _read_journal(journal, url, key_file, keyed=True) as jr:
+        keyed = jr.key is not None
+        report = jr.verify(anchor)
+    data = {
+        "ok": report.ok,
+        "checked": report.checked,
+        "problems": report.problems,
+        "notes": report.notes,
+        "head": str(report.head),
+        "keyed": keyed,
+        "macs_checked": report.macs_checked,
+        "state_rows_checked": report.state_rows_checked,
+        "expect_head": None if anchor is None else str(anchor),
+    }
 
     def render() -> None:
         for p in report.problems:
-            out.print(f"- {p}", markup=False)
-        out.print(f"{report.checked} lines checked: " + ("chain intact" if report.ok else "TAMPERED"))
+            out.print(f"- {p}", markup=False, highlight=False)
+        for n in report.notes:
+            out.print(f"note: {n}", markup=False, highlight=False)
+        counts = f"{report.checked} lines, {report.state_rows_checked} state rows"
+        if keyed:
+            counts += f", {report.macs_checked} MACs"
+        if not report.ok:
+            out.print(f"{counts} checked: TAMPERED", markup=False, highlight=False)
+            return
+        anchored = f"; matches the anchor at seq {anchor.seq}" if anchor is not None else ""
+        out.print(
+            f"{counts} checked: chain intact{anchored}; head {report.head}", markup=False, highlight=False
+        )
 
     emit(data, as_json, render)
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
 
 
+@journal_app.command("head")
+def journal_head(journal: JournalPathOpt = None, url: UrlAliasOpt = None, as_json: JsonOpt = False) -> None:
+    """Print the chain's head, SEQ:HASH, to keep outside the database (a ticket, a log shipper).
+
+    `journal verify --expect-head SEQ:HASH` later catches a removed tail, an
+    emptied table or a chain rewritten up to it. Run `journal verify` first:
+    the head of a tampered journal anchors nothing.
+    """
+    with _read_journal(journal, url) as jr:
+        anchor = jr.head()
+    data = {"seq": anchor.seq, "hash": anchor.hash, "head": str(anchor)}
+    emit(data, as_json, lambda: out.print(str(anchor), markup=False, highlight=False))
+
+
 @journal_app.command("list")
 def journal_list(
-    url: Annotated[str | None, typer.Option(help="Journal URL or SQLite path.")] = None,
+    journal: JournalPathOpt = None,
     target: Annotated[str | None, typer.Option(help="Only this target.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many lines, newest last.")] = 50,
+    state: Annotated[
+        bool, typer.Option("--state", help="Also the state.set lines every state write adds.")
+    ] = False,
+    url: UrlAliasOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print journal lines."""
-    from ipsinfra.journal import Journal, default_journal_url
-
-    with Journal(url or default_journal_url()) as journal:
-        entries = journal.entries(target=target)[-limit:]
+    """Print journal lines (a malformed line is exit 2 naming its seq)."""
+    with _read_journal(journal, url) as jr:
+        entries = jr.entries(target=target, limit=limit, include_state=state)
 
     def render() -> None:
         table = Table()
@@ -213,6 +305,45 @@ JournalOpt = Annotated[
     str | None, typer.Option("--journal", help="Journal URL or SQLite path (default: IPSINFRA_JOURNAL).")
 ]
 CheckOpt = Annotated[bool, typer.Option("--check", help="Plan only: print what would change, touch nothing.")]
+WriteBackOpt = Annotated[
+    bool,
+    typer.Option(
+        "--write-back/--no-write-back",
+        help="Update the inventory's files after the change (with --check: print their diff).",
+    ),
+]
+
+CommitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--commit", help="git commit the inventory files written back (message: action, journal line)."
+    ),
+]
+
+
+def commit_inventory(change: Any, commit: bool) -> str | None:
+    """``--commit``: git commit what the write-back wrote; the commit id (a failure is a warning)."""
+    from ipsinfra.inventory.writeback import WriteBackError, commit_change
+
+    if not commit or change is None or not change.written:
+        return None
+    try:
+        return commit_change(change)
+    except WriteBackError as exc:
+        err.print(f"ipsinfra: warning: inventory not committed: {exc}", markup=False, highlight=False)
+        return None
+
+
+def print_inventory_change(change: Any, committed: str | None = None) -> None:
+    """What the write-back did; its diff when it only checked or could not write; the commit."""
+    if change is None:
+        return
+    for line in change.describe():
+        out.print(line, markup=False, highlight=False)
+    if change.edits and (change.checked_only or change.error is not None):
+        out.print(change.diff(), markup=False, highlight=False, end="")
+    if committed:
+        out.print(f"inventory committed: {committed}", markup=False)
 
 
 def _open(inventory: Path, journal_url: str | None) -> tuple[Any, Any, Any]:
@@ -243,9 +374,11 @@ def provision_cmd(
         bool, typer.Option("--password-stdin", help="Read the root password from stdin (checked, §4.8).")
     ] = False,
     step_timeout: Annotated[float, typer.Option(help="Deadline per step, seconds.")] = 300.0,
-    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    inventory: InventoryOpt = None,
     journal: JournalOpt = None,
     check: CheckOpt = False,
+    write_back: WriteBackOpt = True,
+    commit: CommitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Provision a VDS for an order (§8): plan, create, set a generated password, verify."""
@@ -271,12 +404,21 @@ def provision_cmd(
         },
         "order",
     )
+    inventory = resolve_inventory(inventory)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     fleet, pool, jr = _open(inventory, journal)
     with pool, jr:
         result = provision(
-            the_order, fleet, pool, journal=jr, password=password, check=check, step_timeout=step_timeout
+            the_order,
+            fleet,
+            pool,
+            journal=jr,
+            password=password,
+            check=check,
+            step_timeout=step_timeout,
+            inventory=inventory if write_back else None,
         )
+    committed = commit_inventory(result.inventory_change, commit)
     data = result.model_dump(mode="json", exclude={"password"})
     if result.password is not None:
         data["password"] = result.password.get_secret_value()
@@ -287,11 +429,13 @@ def provision_cmd(
         for w in result.warnings:
             out.print(f"warning: {w}", markup=False)
         if result.checked_only:
+            print_inventory_change(result.inventory_change)
             out.print("--check: nothing was changed", markup=False)
             return
         out.print(
             "created and verified" if result.changed else "unchanged: already provisioned", markup=False
         )
+        print_inventory_change(result.inventory_change, committed)
         for m in result.mismatches:
             out.print(f"MISMATCH (§8.1-8.4): {m}", markup=False)
         if result.password is not None:
@@ -309,18 +453,31 @@ def migrate_cmd(
     offline: Annotated[
         bool, typer.Option("--offline", help="Offline migration (stop, move, start).")
     ] = False,
-    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    inventory: InventoryOpt = None,
     journal: JournalOpt = None,
     check: CheckOpt = False,
+    write_back: WriteBackOpt = True,
+    commit: CommitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Migrate a VDS to another node (§9): exact vCPUs, renamed, VNC and network moved, verified."""
     from ipsinfra.migrate import migrate
 
     naming.parse_vps_name(name)
+    inventory = resolve_inventory(inventory)
     fleet, pool, jr = _open(inventory, journal)
     with pool, jr:
-        result = migrate(name, to, fleet, pool, live=not offline, journal=jr, check=check)
+        result = migrate(
+            name,
+            to,
+            fleet,
+            pool,
+            live=not offline,
+            journal=jr,
+            check=check,
+            inventory=inventory if write_back else None,
+        )
+    committed = commit_inventory(result.inventory_change, commit)
 
     def render() -> None:
         for line in result.plan.describe():
@@ -335,6 +492,7 @@ def migrate_cmd(
             out.print(f"WARNING: {w}", markup=False)
         for m in result.mismatches:
             out.print(f"MISMATCH: {m}", markup=False)
+        print_inventory_change(result.inventory_change, committed)
 
     emit(result.model_dump(mode="json"), as_json, render)
     if result.mismatches:
@@ -366,7 +524,7 @@ def audit_cmd(
     ] = False,
     outbox: Annotated[Path | None, typer.Option(help="With --notify: write the notices here (.eml).")] = None,
     sender: Annotated[str | None, typer.Option("--from", help="With --notify: the notices' sender.")] = None,
-    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    inventory: InventoryOpt = None,
     journal: JournalOpt = None,
 ) -> None:
     """The nightly audit (§5.2, §4.4, §4.10, §2.1): exit 0 clean, 1 findings, 2 could not run."""
@@ -377,7 +535,7 @@ def audit_cmd(
     dc_names = audit.load_dc_names(dc_list) if dc_list is not None else None
     if notify and (outbox is None or sender is None):
         fail("notify: value True: --notify needs --outbox DIR and --from ADDRESS")
-    fleet, pool, jr = _open(inventory, journal)
+    fleet, pool, jr = _open(resolve_inventory(inventory), journal)
     handover: list[str] = []
     with pool, jr:
         report = audit.run(
@@ -433,32 +591,50 @@ def block_cmd(
     reason: Annotated[str, typer.Option(help="Why: the complaint's category (spamhaus_sbl, malware...).")],
     ref: Annotated[str | None, typer.Option(help="The complaint's reference (SBL number, ticket).")] = None,
     dc_list: Annotated[Path | None, typer.Option(help="The DC's server list, CSV ip,name (§4.4).")] = None,
-    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    inventory: InventoryOpt = None,
     journal: JournalOpt = None,
     check: CheckOpt = False,
+    write_back: WriteBackOpt = True,
+    commit: CommitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Block the server behind IP (§7.2): proven first (§11.8), stopped, autostart off / port down."""
-    _block_or_unblock("block", ip, inventory, journal, check, as_json, dc_list, reason=reason, ref=ref)
+    _block_or_unblock(
+        "block",
+        ip,
+        inventory,
+        journal,
+        check,
+        as_json,
+        dc_list,
+        reason=reason,
+        ref=ref,
+        write_back=write_back,
+        commit=commit,
+    )
 
 
 @app.command("unblock")
 def unblock_cmd(
     ip: Annotated[str, typer.Argument(help="The server's IP address.")],
     dc_list: Annotated[Path | None, typer.Option(help="The DC's server list, CSV ip,name (§4.4).")] = None,
-    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    inventory: InventoryOpt = None,
     journal: JournalOpt = None,
     check: CheckOpt = False,
+    write_back: WriteBackOpt = True,
+    commit: CommitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Lift a block: autostart as it was and started again, or the switch port brought up."""
-    _block_or_unblock("unblock", ip, inventory, journal, check, as_json, dc_list)
+    _block_or_unblock(
+        "unblock", ip, inventory, journal, check, as_json, dc_list, write_back=write_back, commit=commit
+    )
 
 
 def _block_or_unblock(
     action: str,
     ip: str,
-    inventory: Path,
+    inventory: Path | None,
     journal: str | None,
     check: bool,
     as_json: bool,
@@ -466,47 +642,82 @@ def _block_or_unblock(
     *,
     reason: str = "",
     ref: str | None = None,
+    write_back: bool = True,
+    commit: bool = False,
 ) -> None:
     from ipsinfra import audit
     from ipsinfra.abuse.block import block, unblock
 
     dc_names = audit.load_dc_names(dc_list) if dc_list is not None else None
+    inventory = resolve_inventory(inventory)
+    written = inventory if write_back else None
     fleet, pool, jr = _open(inventory, journal)
     with pool, jr:
         if action == "block":
             result = block(
-                ip, fleet, pool, reason=reason, complaint_ref=ref, journal=jr, check=check, dc_names=dc_names
+                ip,
+                fleet,
+                pool,
+                reason=reason,
+                complaint_ref=ref,
+                journal=jr,
+                check=check,
+                dc_names=dc_names,
+                inventory=written,
             )
         else:
-            result = unblock(ip, fleet, pool, journal=jr, check=check, dc_names=dc_names)
+            result = unblock(ip, fleet, pool, journal=jr, check=check, dc_names=dc_names, inventory=written)
+    committed = commit_inventory(result.inventory_change, commit)
 
     def render() -> None:
         for step in result.proof.steps:
             out.print(f"proof {step.check}: {'ok' if step.ok else 'FAILED'}: {step.detail}", markup=False)
         if result.checked_only:
+            print_inventory_change(result.inventory_change)
             out.print(f"--check: {action} {result.target} would proceed; nothing was changed", markup=False)
         else:
             done = "done" if result.changed else "nothing to do (already so)"
             out.print(f"{action} {result.target}: {done}", markup=False)
+            print_inventory_change(result.inventory_change, committed)
 
     emit(result.model_dump(mode="json"), as_json, render)
 
 
 @app.command("demo")
-def demo_cmd() -> None:
-    """The main job on the embedded lab: provision, migrate, block, a reboot, the audit."""
+def demo_cmd(
+    lab_dir: Annotated[
+        Path | None,
+        typer.Option(help="Keep the lab's files here (journal, outbox, node logs), not in a temporary dir."),
+    ] = None,
+) -> None:
+    """The main job on the embedded lab: provision, migrate, block, a reboot, the audit.
+
+    Exit 0 when every step ran (the hand-over's findings are the story), 1 when a step failed.
+    """
     from ipsinfra.lab.demo import run_demo
 
-    raise typer.Exit(run_demo(lambda line: out.print(line, markup=False, highlight=False)))
+    def say(line: str) -> None:
+        out.print(line, markup=False, highlight=False)
+
+    raise typer.Exit(run_demo(say, base_dir=lab_dir))
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; maps ipsinfra's errors to exit codes and one-line messages."""
+    """Entry point; maps ipsinfra's errors to exit codes and one-line messages.
+
+    Every log record of the run (proxmoxer, urllib3, paramiko, netmiko...) goes
+    through :mod:`ipsinfra.redact` first. A refused SSH host key (not pinned,
+    or not the pinned one) exits 2: nothing was sent to the host.
+    """
+    from ipsinfra import redact
+    from ipsinfra.hostkeys import HostKeyError
+
+    redact.install()
     try:
         rv = app(args=argv, prog_name="ipsinfra", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
-    except (InvalidInput, NotFound, Conflict, TargetProofFailed) as exc:
+    except (InvalidInput, NotFound, Conflict, TargetProofFailed, HostKeyError) as exc:
         _one_line(exc)
         return EXIT_BAD_INPUT
     except IpsinfraError as exc:

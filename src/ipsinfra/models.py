@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from ipsinfra.errors import InvalidInput
+from ipsinfra.identity import PORT_NAME_RULE, is_interface_name, parse_mac
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -47,23 +48,20 @@ class Mutable(BaseModel):
 
 
 _CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
-_NOT_HEX = re.compile(r"[^0-9A-Fa-f]")
-_MAC_CHARS = re.compile(r"[0-9A-Fa-f:.\- ]+")
 
 
 def normalize_mac(value: str) -> str:
-    """Return ``aa:bb:cc:dd:ee:ff`` for any common MAC spelling.
+    """Return ``aa:bb:cc:dd:ee:ff`` for any common MAC spelling, else ValueError.
+
+    The dialects and their strict grouping are :func:`ipsinfra.identity.parse_mac`'s:
+    ``0:1:2:3:4:5`` is accepted, the misgrouped ``a:ab:bc:cd:de:ef:f`` is not.
 
     >>> normalize_mac("AABB.CCDD.EEFF")
     'aa:bb:cc:dd:ee:ff'
     """
     if _CANONICAL_MAC.fullmatch(value):
         return value  # already aa:bb:cc:dd:ee:ff (libvirt, Proxmox and Linux print it so)
-    hexdigits = _NOT_HEX.sub("", value)
-    if len(hexdigits) != 12 or not _MAC_CHARS.fullmatch(value.strip()):
-        raise ValueError(f"not a MAC address: {value!r}")
-    hexdigits = hexdigits.lower()
-    return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
+    return parse_mac(value)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -125,10 +123,13 @@ class SecretRef(Frozen):
         import os
         from pathlib import Path
 
+        from ipsinfra.redact import register as register_secret  # masked in every log line from now on
+
         if self.env is not None:
             value = os.environ.get(self.env)
             if not value:
                 raise InvalidInput(f"secret: environment variable {self.env!r} is not set")
+            register_secret(value)
             return value
         assert self.file is not None
         path = Path(self.file).expanduser()
@@ -139,6 +140,7 @@ class SecretRef(Frozen):
         value = text.splitlines()[0].strip() if text.strip() else ""
         if not value:
             raise InvalidInput(f"secret: file {self.file!r} is empty")
+        register_secret(value)
         return value
 
 
@@ -153,6 +155,30 @@ class Site(Frozen):
     )
     dc_abuse_email: str | None = None
     dc_reaction_hours: int | None = Field(default=None, ge=1, le=24 * 14)
+    abuse_trusted_senders: tuple[str, ...] = Field(
+        default=(),
+        description="complaint senders that may block this site's servers at once (§7.2, §7.3): "
+        "an address (abuse@dc.example) or a whole domain (@spamhaus.org); anyone else only proposes",
+    )
+    abuse_max_targets: int = Field(
+        default=1, ge=1, le=10_000, description="a complaint naming more of our servers only proposes"
+    )
+
+    @field_validator("abuse_trusted_senders", mode="before")
+    @classmethod
+    def _senders(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            return value
+        out = []
+        for item in value:
+            text = str(item).strip().lower()
+            local, at, domain = text.rpartition("@")
+            if not at or not domain or "." not in domain or any(c.isspace() or c in "<>,;" for c in text):
+                raise ValueError(f"{item!r}: an address (abuse@dc.example) or a domain (@spamhaus.org)")
+            out.append(text if local else f"@{domain}")
+        return tuple(out)
 
 
 class DirectBootSpec(Frozen):
@@ -190,6 +216,21 @@ class Node(Frozen):
     )
     direct_boot: DirectBootSpec | None = Field(
         default=None, description="libvirt: boot new VDS from this kernel/initrd (the lab's guest)"
+    )
+    password_method: Literal["agent", "nocloud"] = Field(
+        default="agent",
+        description=(
+            "libvirt: how a new VDS gets its root password. agent: the qemu guest agent "
+            "(setUserPassword) in the running guest, for images with qemu-guest-agent; nocloud: a "
+            "cloud-init NoCloud seed (a 'cidata' ISO with the SHA-512 hash) uploaded to seed_pool "
+            "and attached as a read-only cdrom before the first boot, for images with cloud-init "
+            "and no agent"
+        ),
+    )
+    seed_pool: str = Field(
+        default="default",
+        pattern=IDENT_RE,
+        description="libvirt, password_method nocloud: the storage pool on the node seeds are uploaded to",
     )
     ssh_host: str | None = None
     ssh_port: int = Field(default=22, ge=1, le=65535)
@@ -355,6 +396,13 @@ class Switch(Frozen):
     platform: str = Field(min_length=1, description="netmiko device_type, e.g. cisco_ios")
     username: str = "admin"
     secret: SecretRef | None = None
+    ssh_known_hosts: str | None = Field(
+        default=None,
+        description=(
+            "known_hosts file holding the switch's pinned host key (as nodes' ssh_known_hosts); "
+            "unset: the user's ~/.ssh/known_hosts. An unknown or changed key is refused"
+        ),
+    )
 
 
 class SwitchPort(Mutable):
@@ -387,6 +435,16 @@ class DedicatedServer(Frozen):
     @classmethod
     def _macs(cls, v: Any) -> Any:
         return [normalize_mac(str(m)) for m in v] if isinstance(v, list) else v
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port(cls, v: Any) -> Any:
+        # one word: the name goes into `interface <port>` on the switch (§11.8)
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = str(v)  # an HP port number written unquoted in YAML
+        if isinstance(v, str) and not is_interface_name(v):
+            raise ValueError(PORT_NAME_RULE)
+        return v
 
 
 class NodeFacts(Frozen):

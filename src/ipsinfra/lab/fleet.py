@@ -20,6 +20,7 @@ run. Nothing here talks to an address outside 127.0.0.0/8.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import os
 import secrets
@@ -115,6 +116,12 @@ class Lab:
         mode: ``daemon`` real libvirtd + qemu, ``test`` libvirt's test driver,
             ``auto`` daemons where possible.
         ssh: start an sshd test host per libvirt node (boot ids over SSH); default: when root.
+        password_method: the libvirt nodes' ``password_method``. ``nocloud``: new VDS
+            boot the lab guest's nocloud variant (no guest agent; it applies the
+            NoCloud seed and prints the shadow line on its console, see
+            :mod:`ipsinfra.lab.guest`), each node gets a ``default`` storage pool
+            for the seeds, and the guests' serial console goes to
+            :meth:`console_log` (daemon mode).
     """
 
     def __init__(
@@ -125,12 +132,14 @@ class Lab:
         mode: Mode = "auto",
         ssh: bool | None = None,
         populate: bool = True,
+        password_method: Literal["agent", "nocloud"] = "agent",
     ) -> None:
         self._requested_base = Path(base_dir) if base_dir is not None else None
         self.source = Path(source)
         self.requested_mode: Mode = mode
         self.ssh = ssh
         self.populate_vds = populate
+        self.password_method: Literal["agent", "nocloud"] = password_method
         self.mode: Literal["daemon", "test"] = "test"
         self.base_dir = Path()
         self.fleet: Fleet | None = None
@@ -210,7 +219,7 @@ class Lab:
                 "path": self.inventory_dir,
             }
         )
-        drivers: dict[str, HypervisorDriver] = {name: connect(node) for name, node in nodes.items()}
+        drivers: dict[str, HypervisorDriver] = {name: self._connect(node) for name, node in nodes.items()}
         self.pool = DriverPool(nodes, drivers=drivers)
         if self.populate_vds:
             # The inventory's own VDS are diskless guests (instant, 64 MiB); only VDS
@@ -241,6 +250,8 @@ class Lab:
             self._stack.callback(daemon.stop)
             daemon.start()
             self.daemons[node.name] = daemon
+            if self.password_method == "nocloud":
+                daemon.ensure_pool(node.seed_pool)
             uri = daemon.uri
         else:
             path = self.base_dir / f"{node.name}.xml"
@@ -255,8 +266,24 @@ class Lab:
                 "migration_address": ipaddress.ip_address("127.0.0.1"),
                 "ssh_host": None,
                 "direct_boot": self._guest_boot() if self.mode == "daemon" else None,
+                "password_method": self.password_method,
             }
         )
+
+    def _connect(self, node: Node) -> HypervisorDriver:
+        """``connect(node)``; in a nocloud lab, libvirt guests write their console to :meth:`console_log`."""
+        driver = connect(node)
+        if self.password_method == "nocloud" and node.name in self.daemons:
+            from ipsinfra.hypervisors.libvirt import LibvirtDriver
+
+            if isinstance(driver, LibvirtDriver) and driver.ex_boot is not None:
+                driver.ex_boot = dataclasses.replace(driver.ex_boot, serial_log=self.console_log(node.name))
+        return driver
+
+    def console_log(self, node: str) -> Path:
+        """The file the serial console of the node's newest lab guest is written to (qemu truncates it
+        at each guest start; daemon mode, ``password_method="nocloud"``)."""
+        return Path(self.daemons[node].home) / "console.log"
 
     def _guest_boot(self) -> DirectBootSpec | None:
         """The lab's tiny guest (a kernel + an initramfs running qemu-ga), so new VDS
@@ -266,7 +293,7 @@ class Lab:
 
         if self._boot is None:
             try:
-                image = ensure_guest_image()
+                image = ensure_guest_image(variant=self.password_method)
             except GuestImageUnavailable as exc:
                 self.notes.append(f"new VDS boot no OS (no guest agent, no password): {exc}")
                 self._boot = False
@@ -394,8 +421,15 @@ class Lab:
             ios = IosSwitchServer(state, username=switch.username, password=password).start()
             self._stack.callback(ios.stop)
             self.switch_servers[name] = ios
+            # Pinned, as a real switch's key is after `ipsinfra trust`: sessions check it.
+            known_hosts = ios.write_known_hosts(self.base_dir / "switches_known_hosts")
             switches[name] = switch.model_copy(
-                update={"host": ios.host, "port": ios.port, "secret": SecretRef(file=str(secret_file))}
+                update={
+                    "host": ios.host,
+                    "port": ios.port,
+                    "secret": SecretRef(file=str(secret_file)),
+                    "ssh_known_hosts": str(known_hosts),
+                }
             )
         dropped = sorted(set(source.switches) - kept)
         if dropped:
@@ -445,7 +479,7 @@ class Lab:
             # In place: the file is bind-mounted over /proc/sys/kernel/random/boot_id.
             with open(host.boot_id_file, "r+", encoding="ascii") as fh:
                 fh.write(str(uuid.uuid4()) + "\n")
-        fresh = connect(self.fleet.nodes[node])
+        fresh = self._connect(self.fleet.nodes[node])
         self.pool = DriverPool(
             self.fleet.nodes,
             drivers={**{n: self.pool.get(n) for n in self.fleet.nodes if n != node}, node: fresh},

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from ipsinfra.errors import IpsinfraError
+from ipsinfra.inventory_source import OPTION_HELP, resolve_inventory
 from ipsinfra.models import Switch
 from ipsinfra.network.portmap import PortMap, PortMapDiff, build_port_map, diff_port_map
 from ipsinfra.network.portmap_file import map_file_path, read_port_map, write_port_map
@@ -167,9 +168,9 @@ def _set_descriptions(
 
 @app.callback(invoke_without_command=True)
 def portmap(
-    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="inventory directory")] = Path(
-        "inventory/example"
-    ),
+    inventory: Annotated[
+        Path | None, typer.Option("--inventory", "-i", help=OPTION_HELP, show_default=False)
+    ] = None,
     site: Annotated[list[str] | None, typer.Option(help="only these sites (repeatable)")] = None,
     switch: Annotated[list[str] | None, typer.Option(help="only these switches (repeatable)")] = None,
     check: Annotated[bool, typer.Option("--check", help="print the diff, touch nothing")] = False,
@@ -200,6 +201,7 @@ def portmap(
 
     if check and (write or set_descriptions_):
         raise typer.BadParameter("--check touches nothing; drop --write/--set-descriptions")
+    inventory = resolve_inventory(inventory)
     fleet = load(inventory)  # bad input: ipsinfra's CLI prints one line and exits 2
     switches = [
         s
