@@ -8,6 +8,15 @@ Smoke run (CI; tiny counts, one repetition, under a minute)::
 
     .venv/bin/python -m bench --smoke --json /tmp/bench.json
 
+A run whose figures are to be cited (README, an issue note) is saved where it
+can be committed, with the commit it measured::
+
+    .venv/bin/python -m bench --only B3 --save    # bench/saved/<date>-<mode>-<ids>.json
+
+Every row also compares the work both sides did (VDS listed, MACs collected,
+tasks ok); a row whose sides differ is a FAIL naming the difference, and the
+run exits 1 (a benchmark that measured different work is wrong, not slow).
+
 B1, B2 and B5 need root (sshd test hosts, network namespaces), B6 root and
 libvirtd (a session daemon holds its domains); without them they are reported
 as skipped in the JSON ``skipped`` list, never silently dropped.
@@ -20,6 +29,7 @@ import dataclasses
 import datetime as dt
 import os
 import platform
+import subprocess
 import sys
 import time
 import traceback
@@ -30,7 +40,8 @@ from typing import Any
 from bench.core import Row, table, write_json
 from bench.netlab import netns_available
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parent / "results"  # scratch runs (git-ignored)
+SAVED = Path(__file__).resolve().parent / "saved"  # runs cited in README or notes (committed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,10 +218,39 @@ def lab_unavailable() -> str | None:
     return None
 
 
+def git_state() -> dict[str, Any]:
+    """The commit the run measured and how many tracked files differed from it (read-only git:
+    ``--no-optional-locks`` keeps ``git status`` from rewriting the index)."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "--no-optional-locks", *args], cwd=root, capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    changed = git("status", "--porcelain", "--untracked-files=no").splitlines()
+    return {"commit": git("rev-parse", "HEAD") or None, "changed_files": len(changed)}
+
+
+def saved_path(smoke: bool, only: set[str]) -> Path:
+    """``bench/saved/<date>-<mode>-<ids>.json``, e.g. ``2026-12-06-full-B3-B5.json``."""
+    ids = "all" if only == set(ALL) else "-".join(sorted(only))
+    return SAVED / f"{dt.date.today().isoformat()}-{'smoke' if smoke else 'full'}-{ids}.json"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny counts, one repetition (CI)")
     parser.add_argument("--json", type=Path, help="where to write the JSON (default bench/results/<ts>.json)")
+    parser.add_argument(
+        "--save",
+        nargs="?",
+        const=True,
+        type=Path,
+        help="write the JSON where it is committed, to cite its figures: PATH, or by default "
+        "bench/saved/<date>-<mode>-<ids>.json",
+    )
     parser.add_argument("--only", default=",".join(ALL), help="comma-separated ids, e.g. B3,B4")
     parser.add_argument("--reps", type=int, help="repetitions per side (default 5; smoke 1)")
     args = parser.parse_args(argv)
@@ -220,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     only = {x.strip().upper() for x in args.only.split(",") if x.strip()}
     if unknown := only - set(ALL):
         parser.error(f"--only: unknown ids {sorted(unknown)} (known: {', '.join(ALL)})")
+    if args.save is not None and args.json is not None:
+        parser.error("--save and --json: choose one")
     started = time.monotonic()
     meta: dict[str, Any] = {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -229,8 +271,21 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
         "loadavg_start": os.getloadavg(),
+        "git": git_state(),
+        "saved": args.save is not None,
     }
-    path = args.json or RESULTS / f"{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}.json"
+    if args.save is not None and meta["git"]["changed_files"]:
+        print(
+            f"warning: saving a run of a work tree with {meta['git']['changed_files']} changed files; "
+            "commit first so the JSON names the code it measured",
+            file=sys.stderr,
+        )
+    if args.save is True:
+        path = saved_path(args.smoke, only)
+    elif args.save is not None:
+        path = args.save
+    else:
+        path = args.json or RESULTS / f"{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}.json"
 
     def checkpoint(rows: list[Row], skipped: list[dict[str, str]]) -> None:
         meta["duration_s"] = round(time.monotonic() - started, 1)
@@ -243,8 +298,14 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     for s in skipped:
         print(f"skipped {s['id']}: {s['reason']}")
-    print(f"\n{len(rows)} rows, {sum(r.passed for r in rows)} pass; {meta['duration_s']} s; JSON: {path}")
-    return 1 if any(s["reason"].startswith("failed") for s in skipped) else 0
+    differ = [r for r in rows if not r.work_same]
+    for r in differ:
+        print(f"WORK DIFFERS {r.id}: " + "; ".join(w["message"] for w in r.work if not w["same"]))
+    print(
+        f"\n{len(rows)} rows, {sum(r.passed for r in rows)} pass, {len(differ)} with different work; "
+        f"{meta['duration_s']} s; JSON: {path}"
+    )
+    return 1 if differ or any(s["reason"].startswith("failed") for s in skipped) else 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ with what it ships (its defaults), and with Mitogen (``mitogen=True``, when the
 ``mitogen`` extra is installed).
 Every run, all sides, gets a fresh SSH ControlPath directory and its masters
 are closed afterwards, so no run inherits a warm connection from the one before.
+
+Every run, all sides, returns the tasks that ran ok on each host (the PLAY
+RECAP: ansible-playbook's own for the bare run, ``PlaybookResult.hosts`` for
+the wrapper); a row whose sides differ, or fall short of hosts x tasks, FAILS.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -26,7 +31,19 @@ from pathlib import Path
 from typing import Any
 
 import ipsinfra
-from bench.core import Row, cores, cpu_floor, cpu_seconds, interleave, median, row, timed
+from bench.core import (
+    Row,
+    WorkLog,
+    check_work,
+    compare_work,
+    cores,
+    cpu_floor,
+    cpu_seconds,
+    interleave_work,
+    median,
+    row,
+    timed_call,
+)
 from bench.netlab import Forwarder, LatencyLink
 from ipsinfra import playbooks
 from ipsinfra.lab.sshd import SshHostPool
@@ -34,6 +51,21 @@ from ipsinfra.lab.sshd import SshHostPool
 BENCH = Path(__file__).resolve().parent
 PLAYBOOKS = BENCH / "playbooks"
 STOCK_CFG = BENCH / "ansible_stock.cfg"
+TASKS = {"one_task": 1, "ten_tasks": 10}
+RECAP_LINE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s", re.MULTILINE)
+
+
+def ok_tasks(per_host: dict[str, int]) -> list[str]:
+    """A run's work: one item per task that ran ok on a host (from its PLAY RECAP)."""
+    return [f"{host} ok {i}" for host, ok in per_host.items() for i in range(1, ok + 1)]
+
+
+def recap(stdout: str) -> dict[str, int]:
+    """``{host: ok}`` from ansible-playbook's PLAY RECAP."""
+    _, found, tail = stdout.rpartition("PLAY RECAP")
+    if not found:
+        raise RuntimeError(f"ansible-playbook printed no PLAY RECAP: {stdout[-1500:]}")
+    return {host: int(ok) for host, ok in RECAP_LINE.findall(tail)}
 
 
 @contextlib.contextmanager
@@ -53,8 +85,9 @@ def control_dir() -> Iterator[Path]:
         subprocess.run(["rm", "-rf", str(path)], check=False)
 
 
-def run_raw(playbook: str, inventory: Path, env: dict[str, str] | None = None) -> None:
-    """``ansible-playbook -i inventory playbook.yml`` with the environment and settings the wrapper sets."""
+def run_raw(playbook: str, inventory: Path, env: dict[str, str] | None = None) -> dict[str, int]:
+    """``ansible-playbook -i inventory playbook.yml`` with the environment and settings the wrapper
+    sets; the tasks ok per host, from its PLAY RECAP."""
     with control_dir() as cp, tempfile.TemporaryDirectory(prefix="ipsb-raw-") as tmp:
         given = {"ANSIBLE_SSH_CONTROL_PATH_DIR": str(cp), **(env or {})}
         full = {
@@ -78,11 +111,13 @@ def run_raw(playbook: str, inventory: Path, env: dict[str, str] | None = None) -
             raise RuntimeError(
                 f"ansible-playbook {playbook} failed ({proc.returncode}): {proc.stdout[-1500:]}"
             )
+        return recap(proc.stdout)
 
 
 def run_wrapper(
     playbook: str, inventory: Path, env: dict[str, str] | None = None, *, mitogen: bool = False
-) -> None:
+) -> dict[str, int]:
+    """``playbooks.run``; the tasks ok per host, from its result."""
     with control_dir() as cp:
         result = playbooks.run(
             playbook,
@@ -92,6 +127,7 @@ def run_wrapper(
             mitogen=mitogen,
         )
         result.raise_on_error()
+        return {host: r.ok for host, r in result.hosts.items()}
 
 
 def _write_inventory(path: Path, data: dict[str, Any]) -> Path:
@@ -114,27 +150,33 @@ def b1_rows(
     )
     ssh = _write_inventory(tmp / "ssh.json", pool.ansible_inventory())
     rows = []
-    for where, inv, label in (("localhost", local, "local"), (f"{hosts} SSH test hosts", ssh, "ssh")):
+    for where, inv, label, n_hosts in (
+        ("localhost", local, "local", 1),
+        (f"{hosts} SSH test hosts", ssh, "ssh", hosts),
+    ):
         for playbook, count, limit in (("one_task", 1, 1.08), ("ten_tasks", 10, 1.03)):
             if playbook not in tasks:
                 continue
-            base, ours = interleave(
+            base, ours, base_work, our_work = interleave_work(
                 lambda p=playbook, i=inv: run_raw(p, i),  # type: ignore[misc]
                 lambda p=playbook, i=inv: run_wrapper(p, i),  # type: ignore[misc]
                 reps,
+                ok_tasks,
                 warmup=warmup and count == 1,
             )
-            rows.append(
-                row(
-                    f"B1.{label}.{count}task",
-                    f"{count}-task play on {where}: playbooks.run",
-                    base,
-                    ours,
-                    kind="overhead",
-                    limit=limit,
-                    baseline="ansible-playbook -i <same inventory> (same env and shipped ansible.cfg)",
-                )
+            r = row(
+                f"B1.{label}.{count}task",
+                f"{count}-task play on {where}: playbooks.run",
+                base,
+                ours,
+                kind="overhead",
+                limit=limit,
+                baseline="ansible-playbook -i <same inventory> (same env and shipped ansible.cfg)",
             )
+            done = compare_work(
+                "tasks ok (host, task)", base_work.runs, our_work.runs, expected=n_hosts * count
+            )
+            rows.append(check_work(r, done))
     return rows
 
 
@@ -168,10 +210,11 @@ def remote_cpu_s(pool: SshHostPool) -> float:
 
 
 def interleave_sides(
-    sides: dict[str, Callable[[], object]], reps: int, pool: SshHostPool, *, warmup: bool
-) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
+    sides: dict[str, Callable[[], dict[str, int]]], reps: int, pool: SshHostPool, *, warmup: bool
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]], dict[str, WorkLog]]:
     """Seconds of ``reps`` runs of each side, in turns (a, b, c, a, b, c, ...), the
-    hosts' CPU seconds and the controller's (ansible-playbook and its ssh clients).
+    hosts' CPU seconds, the controller's (ansible-playbook and its ssh clients)
+    and the tasks each run ran ok.
 
     The test hosts share this machine's cores with the controller, so the
     hosts' CPU (Python started per task, or once per host with Mitogen) is
@@ -183,14 +226,17 @@ def interleave_sides(
     runs: dict[str, list[float]] = {name: [] for name in sides}
     cpu: dict[str, list[float]] = {name: [] for name in sides}
     controller: dict[str, list[float]] = {name: [] for name in sides}
+    done = {name: WorkLog() for name in sides}
     for _ in range(reps):
         for name, fn in sides.items():
             before, ours = remote_cpu_s(pool), cpu_seconds()
-            runs[name].append(timed(fn))
+            wall, per_host = timed_call(fn)
+            runs[name].append(wall)
+            done[name].add(ok_tasks(per_host))
             controller[name].append(round(cpu_seconds() - ours, 2))
             time.sleep(0.3)  # the closed sessions' processes get reaped (and counted)
             cpu[name].append(round(remote_cpu_s(pool) - before, 2))
-    return runs, cpu, controller
+    return runs, cpu, controller, done
 
 
 def b2_rows(
@@ -207,15 +253,21 @@ def b2_rows(
     mitogen = playbooks.mitogen_strategy_dir() is not None
     with LatencyLink(index, rtt_ms) as link, Forwarder(link, ports) as forwarder:
         inv = delayed_inventory(pool, forwarder, tmp)
-        sides: dict[str, Callable[[], object]] = {
+        sides: dict[str, Callable[[], dict[str, int]]] = {
             "stock": lambda: run_wrapper(playbook, inv, {"ANSIBLE_CONFIG": str(STOCK_CFG)}),
             "shipped": lambda: run_wrapper(playbook, inv),
         }
         if mitogen:
             sides["mitogen"] = lambda: run_wrapper(playbook, inv, mitogen=True)
-        runs, host_cpu, ctl_cpu = interleave_sides(sides, reps, pool, warmup=warmup)
+        runs, host_cpu, ctl_cpu, done = interleave_sides(sides, reps, pool, warmup=warmup)
         how = "netem" if link.netem else "namespace proxy delay"
     tasks = "10 tasks" if playbook == "ten_tasks" else "1 task"
+
+    def same_tasks(side: str) -> dict[str, Any]:
+        return compare_work(
+            "tasks ok (host, task)", done["stock"].runs, done[side].runs, expected=hosts * TASKS[playbook]
+        )
+
     where = f"{tasks} x {hosts} SSH hosts, {rtt_ms:g} ms RTT ({how})"
     baseline = "stock ansible.cfg (ansible-core defaults)"
     extra: dict[str, Any] = {
@@ -238,36 +290,45 @@ def b2_rows(
 
     shipped_floor, shipped_bound = bound("shipped", 4.0)
     rows = [
-        row(
-            "B2.ssh-settings",
-            f"{where}: playbooks.run as shipped",
-            runs["stock"],
-            runs["shipped"],
-            kind="speedup",
-            limit=4.0,
-            baseline=baseline,
-            notes="ipsinfra/data/ansible.cfg: pipelining, forks=50, ControlPersist, no -C; the test hosts "
-            f"share the {cores()} cores (a Python started per task and host); {shipped_bound}"
-            + (
-                "" if mitogen else "; mitogen not installed (pip install 'ipsinfra[mitogen]'): no mitogen row"
+        check_work(
+            row(
+                "B2.ssh-settings",
+                f"{where}: playbooks.run as shipped",
+                runs["stock"],
+                runs["shipped"],
+                kind="speedup",
+                limit=4.0,
+                baseline=baseline,
+                notes="ipsinfra/data/ansible.cfg: pipelining, forks=50, ControlPersist, no -C; "
+                f"the test hosts share the {cores()} cores (a Python started per task and host); "
+                f"{shipped_bound}"
+                + (
+                    ""
+                    if mitogen
+                    else "; mitogen not installed (pip install 'ipsinfra[mitogen]'): no mitogen row"
+                ),
+                extra={**extra, "bound": shipped_floor},
             ),
-            extra={**extra, "bound": shipped_floor},
+            same_tasks("shipped"),
         )
     ]
     if mitogen:
         mitogen_floor, mitogen_bound = bound("mitogen", 8.0)
         rows.append(
-            row(
-                "B2.mitogen",
-                f"{where}: playbooks.run(mitogen=True)",
-                runs["stock"],
-                runs["mitogen"],
-                kind="speedup",
-                limit=8.0,
-                baseline=baseline,
-                notes="the shipped ansible.cfg plus Mitogen's mitogen_linear strategy (the mitogen extra): "
-                f"one Python per host; {mitogen_bound}",
-                extra={**extra, "bound": mitogen_floor},
+            check_work(
+                row(
+                    "B2.mitogen",
+                    f"{where}: playbooks.run(mitogen=True)",
+                    runs["stock"],
+                    runs["mitogen"],
+                    kind="speedup",
+                    limit=8.0,
+                    baseline=baseline,
+                    notes="the shipped ansible.cfg plus Mitogen's mitogen_linear strategy "
+                    f"(the mitogen extra): one Python per host; {mitogen_bound}",
+                    extra={**extra, "bound": mitogen_floor},
+                ),
+                same_tasks("mitogen"),
             )
         )
     return rows
