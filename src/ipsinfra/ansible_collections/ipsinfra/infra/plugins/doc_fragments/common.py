@@ -45,3 +45,24 @@ attributes:
     platforms: posix
     description: Runs on the controller.
 """
+
+    # The write-back options of the modules that change the fleet (extends_documentation_fragment:
+    # ipsinfra.infra.common.write_back).
+    WRITE_BACK = r"""
+options:
+  write_back:
+    description:
+      - Update the inventory's files after the change (the record's host_vars file and, for a new or
+        renamed VDS, its C(hosts.yml) entry), keeping comments and formatting. In check mode the change
+        is computed and returned, nothing written.
+      - Where the inventory cannot be written, the task still reports the fleet's change, warns, and returns
+        what to change in C(inventory_change.diff).
+    type: bool
+    default: true
+  commit:
+    description:
+      - With O(write_back), commit the inventory files written back in the inventory's git repository
+        (only those files), the message naming the action, the VDS and the journal line.
+    type: bool
+    default: false
+"""

@@ -17,6 +17,7 @@ author: ipsinfra
 version_added: "0.1.0"
 extends_documentation_fragment:
   - ipsinfra.infra.common
+  - ipsinfra.infra.common.write_back
 options:
   ip:
     description: The IP address the complaint names.
@@ -46,20 +47,6 @@ options:
   lock_dir:
     description: Where the per-VDS locks live.
     type: path
-  write_back:
-    description:
-      - Update the inventory's files after the change (C(blocked), C(blocked_reason) in the server's
-        host_vars file), keeping comments and formatting. In check mode the change is computed and returned.
-      - Where the inventory cannot be written, the task still reports the block, warns, and returns
-        what to change in C(inventory_change.diff).
-    type: bool
-    default: true
-  commit:
-    description:
-      - With O(write_back), commit the inventory files written back in the inventory's git repository
-        (only those files), the message naming the action, the VDS and the journal line.
-    type: bool
-    default: false
 """
 
 EXAMPLES = r"""

@@ -17,6 +17,7 @@ author: ipsinfra
 version_added: "0.1.0"
 extends_documentation_fragment:
   - ipsinfra.infra.common
+  - ipsinfra.infra.common.write_back
 options:
   order:
     description: The order number (digits); the house name is VPS<order>(<node octets>).
@@ -98,20 +99,6 @@ options:
   today:
     description: The activation date (YYYY-MM-DD); today when omitted.
     type: str
-  write_back:
-    description:
-      - Update the inventory's files after the change (the VDS's host_vars file and its C(hosts.yml) entry),
-        keeping comments and formatting. In check mode the change is computed and returned, nothing written.
-      - Where the inventory cannot be written, the task still reports the fleet's change, warns, and returns
-        what to change in C(inventory_change.diff).
-    type: bool
-    default: true
-  commit:
-    description:
-      - With O(write_back), commit the inventory files written back in the inventory's git repository
-        (only those files), the message naming the action, the VDS and the journal line.
-    type: bool
-    default: false
 seealso:
   - module: ipsinfra.infra.vds_migrate
   - module: ipsinfra.infra.node_audit

@@ -23,6 +23,7 @@ author: ipsinfra
 version_added: "0.1.0"
 extends_documentation_fragment:
   - ipsinfra.infra.common
+  - ipsinfra.infra.common.write_back
 options:
   name:
     description:
@@ -66,20 +67,6 @@ options:
   lock_dir:
     description: Where the per-VDS locks live (default C($IPSINFRA_LOCK_DIR) or the user's state folder).
     type: path
-  write_back:
-    description:
-      - Update the inventory's files after the change (the VDS's host_vars file and its C(hosts.yml) entry),
-        keeping comments and formatting. In check mode the change is computed and returned, nothing written.
-      - Where the inventory cannot be written, the task still reports the fleet's change, warns, and returns
-        what to change in C(inventory_change.diff).
-    type: bool
-    default: true
-  commit:
-    description:
-      - With O(write_back), commit the inventory files written back in the inventory's git repository
-        (only those files), the message naming the action, the VDS and the journal line.
-    type: bool
-    default: false
 seealso:
   - module: ipsinfra.infra.vds_provision
   - module: ipsinfra.infra.vds_migrate
