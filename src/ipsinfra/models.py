@@ -30,7 +30,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 CPUSET_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 # Field names whose values are (or may be) secrets: never echoed in messages.
-SECRET_FIELD_RE = re.compile(r"pass|secret|token(?!_id)|cipassword", re.IGNORECASE)
+SECRET_FIELD_RE = re.compile(r"pass|pwd|secret|token(?!_id)|cipassword", re.IGNORECASE)
 # A DNS label-ish identifier: node, site, switch and client ids.
 IDENT_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
@@ -481,6 +481,8 @@ def describe_validation_error(exc: ValidationError, where: str = "") -> str:
         )
         if any(SECRET_FIELD_RE.search(p) for p in [where, *parts]) and not isinstance(value, dict):
             shown = "***"  # never echo what may be a literal secret
+        if err["type"] == "extra_forbidden":
+            shown = "***"  # an unknown field may be a misspelt secret (switch_pwd)
         msg = str(err["msg"]).removeprefix("Value error, ")
         lines.append(f"{field}: value {shown!r}: {msg}")
     return "; ".join(lines)

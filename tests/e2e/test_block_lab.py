@@ -111,6 +111,7 @@ def wrong_targets(lab: Lab) -> dict[str, tuple[Any, str, dict[str, Any], str]]:
     wrong_ip = _fleet_with(lab, "VPS1002(113.10)", ips=[ipaddress.ip_address("203.0.113.150")])
     wrong_ip_fleet = _fleet_with(lab, name, ips=[ipaddress.ip_address("203.0.113.150")])
     wrong_mac = _fleet_with(lab, name, nics=[Nic(mac="52:54:00:ff:ff:ff")])
+    no_nics = _fleet_with(lab, name, nics=[])
     ded = dict(f.dedicated)
     ded["ded1"] = ded["ded1"].model_copy(update={"port": "Gi0/6"})
     ded_wrong_port = f.model_copy(update={"dedicated": ded})
@@ -126,6 +127,7 @@ def wrong_targets(lab: Lab) -> dict[str, tuple[Any, str, dict[str, Any], str]]:
         ),
         "ip not on the vds per hypervisor": (wrong_ip_fleet, "203.0.113.150", {}, "not 203.0.113.150"),
         "mac not on the vds": (wrong_mac, ip, {}, "has no NIC 52:54:00:ff:ff:ff"),
+        "no nic in the record: nothing to compare": (no_nics, ip, {}, "records no NIC (MAC) for"),
         "dedicated mac on another port": (ded_wrong_port, DEDICATED_IP, {}, "not (only) on Gi0/6"),
         "dedicated name differs from the DC's": (
             f,

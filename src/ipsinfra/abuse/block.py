@@ -164,7 +164,13 @@ def _prove_vds(ip: str, record: Vds, pool: DriverPool, fleet: Fleet) -> ProofSte
         shown = ", ".join(str(i) for i in seen.ips) or "no address"
         problems.append(f"{record.node} reports {record.name} with {shown}, not {ip}")
     missing = sorted(set(record.macs) - set(seen.macs))
-    if missing:
+    if not record.macs:
+        # Nothing to compare is no proof: the MAC check must not pass vacuously.
+        problems.append(
+            f"the inventory records no NIC (MAC) for {record.name}, so its MACs cannot be compared "
+            f"with what {record.node} reports ({', '.join(seen.macs) or 'none'}); add its nics"
+        )
+    elif missing:
         problems.append(
             f"{record.name} on {record.node} has no NIC {', '.join(missing)} (it has {seen.macs})"
         )

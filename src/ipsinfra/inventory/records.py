@@ -118,10 +118,11 @@ def record_data(
         if target in fields:
             data[target] = value
         elif key in host_keys and not key.startswith(("ansible_", "ipsinfra_")):
+            # An unknown key may be a misspelt secret (switch_pwd): named, its value never shown.
             raise InventoryError(
-                f"{src.origin.get(key, default_file)}: {kind}.{host}.{key}: value "
-                f"{shown_value(value)!r}: not a field of {model.__name__} "
-                f"(known: {', '.join(sorted((fields | set(mapping)) - set(reserved)))})"
+                f"{src.origin.get(key, default_file)}: {kind}.{host}.{key}: unknown field, "
+                f"not a field of {model.__name__} (value not shown; "
+                f"known: {', '.join(sorted((fields | set(mapping)) - set(reserved)))})"
             )
     return data
 
