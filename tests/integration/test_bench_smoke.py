@@ -158,6 +158,20 @@ def test_cpu_seconds_are_possible(smoke: tuple[dict[str, Any], str]) -> None:
         assert r["extra"]["cpu_floor_s"] == pytest.approx(r["extra"]["cpu_s"] / CORES, abs=0.01)
 
 
+RUN_ROUNDING = 0.5e-4  # the JSON keeps each run to 0.1 ms (bench.core), the ratio to 0.001
+
+
+def within_rounding(ratio: float, num: float, den: float) -> bool:
+    """``ratio`` is num/den of the unrounded runs: inside the bounds the runs' rounding allows.
+
+    Millisecond rows (B3 on the test driver) move by a few percent from the rounding alone,
+    so a fixed relative tolerance would either flake or be loose for the long rows.
+    """
+    low = max(num - RUN_ROUNDING, 0.0) / (den + RUN_ROUNDING)
+    high = (num + RUN_ROUNDING) / max(den - RUN_ROUNDING, 1e-9)
+    return low - 0.0005 <= ratio <= high + 0.0005
+
+
 def test_ratios_are_the_reported_times(smoke: tuple[dict[str, Any], str]) -> None:
     data, _ = smoke
     for r in data["results"]:
@@ -167,10 +181,10 @@ def test_ratios_are_the_reported_times(smoke: tuple[dict[str, Any], str]) -> Non
         assert r["baseline_median"] == pytest.approx(b, abs=1e-3), r["id"]
         assert r["ipsinfra_median"] == pytest.approx(o, abs=1e-3), r["id"]
         if r["ratio_kind"] == "baseline/ipsinfra":
-            assert r["ratio"] == pytest.approx(b / o, rel=1e-2), r["id"]
+            assert within_rounding(r["ratio"], b, o), (r["id"], r["ratio"], b, o)
             assert not r["passed"] or r["ratio"] >= r["limit"], r["id"]
         elif r["ratio_kind"] == "ipsinfra/baseline":
-            assert r["ratio"] == pytest.approx(o / b, rel=1e-2), r["id"]
+            assert within_rounding(r["ratio"], o, b), (r["id"], r["ratio"], o, b)
             assert not r["passed"] or r["ratio"] <= r["limit"], r["id"]
         else:  # B6: peak / limit
             assert r["ratio"] == pytest.approx(o / r["limit"], rel=1e-2), r["id"]
