@@ -124,6 +124,62 @@ def inventory_show(inventory: InventoryOpt = None, as_json: JsonOpt = False) -> 
     print_fleet(fleet, as_json)
 
 
+@inventory_app.command("sync")
+def inventory_sync(
+    inventory: InventoryOpt = None,
+    journal: Annotated[
+        str | None, typer.Option("--journal", help="Journal URL or SQLite path (default: IPSINFRA_JOURNAL).")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Print the inventory's diff; write nothing.")
+    ] = False,
+    commit: Annotated[
+        bool, typer.Option("--commit", help="git commit the files written (message names the journal line).")
+    ] = False,
+    node_timeout: Annotated[float, typer.Option(help="Seconds to wait for one node's listing.")] = 60.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bring the inventory in line with what the nodes report (moved, renamed, resized, IPs).
+
+    Records are matched to VDS by order number. Records no node reports, VDS no
+    record describes, and an order number seen twice are listed, never changed.
+    Exit 0: nothing to change or all written; 1: something listed for a human,
+    a node unreachable, or the inventory not writable; 2: bad input.
+    """
+    from ipsinfra import inventory as inv
+    from ipsinfra.hypervisors import DriverPool
+    from ipsinfra.inventory.sync import sync
+    from ipsinfra.journal import Journal, default_journal_url
+
+    path = resolve_inventory(inventory)
+    fleet = inv.load(path)
+    with DriverPool(fleet.nodes) as pool:
+        if check:
+            result = sync(path, fleet, pool, check=True, node_timeout=node_timeout)
+        else:
+            with Journal(journal or default_journal_url()) as jr:
+                result = sync(path, fleet, pool, journal=jr, node_timeout=node_timeout)
+    committed = commit_inventory(result.change, commit)
+
+    def render() -> None:
+        for n in result.plan.nodes:
+            state = f"{len(n.vds)} VDS" if n.reachable else f"UNREACHABLE: {n.error}"
+            out.print(f"node {n.node}: {state}", markup=False, highlight=False)
+        for c in result.plan.changes:
+            verb = "would change" if check else "changed"
+            out.print(f"{verb}: {c.describe()}", markup=False, highlight=False)
+        for f in result.plan.findings:
+            out.print(f"NEEDS A HUMAN ({f.kind}): {f.message}", markup=False, highlight=False)
+        print_inventory_change(result.change, committed)
+        if check and result.change.edits:
+            out.print("--check: nothing was written", markup=False)
+
+    data = result.to_dict()
+    data["committed"] = committed
+    emit(data, as_json, render)
+    raise typer.Exit(result.exit_code)
+
+
 def print_fleet(fleet: Any, as_json: bool) -> None:
     if as_json:
         out.print_json(fleet.model_dump_json())

@@ -25,9 +25,10 @@ echoed.
 One job per module: :mod:`.yamlfile` reads one YAML file, :mod:`.tree` merges
 group and host vars, :mod:`.reading` reads a directory, :mod:`.records` and
 :mod:`.assemble` check records into a :class:`Fleet` (:mod:`.fleet`),
-:mod:`.layout` converts plain data and dumps a fresh inventory, and
+:mod:`.layout` converts plain data and dumps a fresh inventory,
 :mod:`.writeback` edits an existing inventory after a change to the fleet
-(:mod:`.yamledit` splices YAML text, :mod:`.atomic` locks and writes).
+(:mod:`.yamledit` splices YAML text, :mod:`.atomic` locks and writes), and
+:mod:`.sync` brings it in line with what the nodes report (``inventory sync``).
 Which inventory a command reads when it is not given one is
 :func:`resolve_inventory`'s (:mod:`ipsinfra.inventory_source`): no default.
 

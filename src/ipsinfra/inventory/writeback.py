@@ -104,7 +104,7 @@ class RecordUpdate(BaseModel):
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    action: str = Field(description="provision, migrate, resize, block, unblock, cancel")
+    action: str = Field(description="provision, migrate, resize, block, unblock, cancel, sync")
     kind: Literal["vds", "dedicated"] = "vds"
     name: str = Field(description="the record's name before the change (a VDS's house name)")
     new_name: str | None = Field(default=None, description="§9.10: the house name after a migration")
@@ -525,8 +525,29 @@ def write_back(
     :attr:`InventoryChange.error`. With a journal, a written change is a line
     ``inventory.write_back`` (and a failed one, ``result='failed'``).
     """
-    updates = updates_of(result)
-    check = check or bool(getattr(result, "checked_only", False))
+    return write_updates(
+        updates_of(result),
+        inventory,
+        check=check or bool(getattr(result, "checked_only", False)),
+        journal=journal,
+        actor=actor,
+    )
+
+
+def write_updates(
+    updates: Sequence[RecordUpdate],
+    inventory: str | Path,
+    *,
+    check: bool = False,
+    journal: Journal | None = None,
+    actor: str | None = None,
+    journal_action: str = "inventory.write_back",
+    journal_after: Mapping[str, Any] | None = None,
+) -> InventoryChange:
+    """:func:`write_back` for updates already made (``inventory sync``'s): same lock, checks and journal.
+
+    ``journal_after`` is merged into the journal line's ``after`` (next to ``files``).
+    """
     shown = str(inventory)
     change = InventoryChange(inventory=shown, checked_only=check)
     if not updates:
@@ -555,10 +576,10 @@ def write_back(
     if journal is not None and not check and (change.written or change.error):
         try:
             entry = journal.record(
-                "inventory.write_back",
+                journal_action,
                 f"{shown}: {', '.join(change.records) or ', '.join(u.final_name for u in updates)}",
                 result="ok" if change.error is None else "failed",
-                after={"files": [e.path for e in change.edits]},
+                after={"files": [e.path for e in change.edits], **(journal_after or {})},
                 detail=change.error or "; ".join(change.describe()),
                 actor=actor,
             )
@@ -688,5 +709,6 @@ __all__ = [
     "set_keys",
     "updates_of",
     "write_back",
+    "write_updates",
     "writes_back",
 ]
