@@ -20,6 +20,12 @@ a CLI argument) and compared only in its canonical form:
 * **MAC addresses** (:func:`parse_mac`): ``aa:bb:cc:dd:ee:ff``, from every
   dialect switches and hypervisors print (see :data:`MAC_DIALECTS`), with
   strict grouping: ``a:ab:bc:cd:de:ef:f`` has twelve hex digits and is refused.
+* **IP addresses** (:func:`parse_ip`, :func:`ip_key`): :mod:`ipaddress` values;
+  as text, ``str()`` of one (``2001:DB8::0010`` is ``2001:db8::10``). Lists read
+  from files (the DC's server list, §4.4) are keyed by this text.
+* **E-mail addresses** (:func:`parse_email`, :data:`EmailAddress`): syntax by
+  ``email-validator`` (never DNS), domain IDNA-normalised and lower case,
+  local part as written.
 
 Example::
 
@@ -35,12 +41,15 @@ Example::
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Annotated, TypeGuard
 
+import email_validator
+import idna
 from pydantic import BeforeValidator
 
 from ipsinfra.errors import InvalidInput
@@ -49,11 +58,17 @@ __all__ = [
     "INTERFACE_ALIASES",
     "MAC_DIALECTS",
     "PORT_NAME_RULE",
+    "EmailAddress",
+    "IPAddress",
     "InterfaceNames",
     "MacAddress",
     "check_interface_name",
+    "email_ascii_domain",
     "interface_key",
+    "ip_key",
     "is_interface_name",
+    "parse_email",
+    "parse_ip",
     "parse_mac",
 ]
 
@@ -275,3 +290,116 @@ def _mac_value(value: object) -> str:
 
 MacAddress = Annotated[str, BeforeValidator(_mac_value)]
 """A pydantic field type: any dialect in, ``aa:bb:cc:dd:ee:ff`` stored."""
+
+
+# --- IP addresses ------------------------------------------------------------------
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def parse_ip(value: str, *, field: str = "ip") -> IPAddress:
+    """An IPv4 or IPv6 address, through :mod:`ipaddress` (surrounding blanks ignored).
+
+    Every spelling of one address gives the same value: ``2001:DB8::0010``,
+    ``2001:db8:0:0:0:0:0:10`` and ``2001:db8::10`` are one address. A zone
+    (``fe80::1%eth0``) is refused: no record or list here names one, and an
+    address with a zone compares unequal to the same address without it.
+
+    Raises:
+        InvalidInput: naming ``field`` and the value.
+    """
+    text = value.strip() if isinstance(value, str) else ""
+    if 0 < len(text) <= _MAX_IP_CHARS and "%" not in text:
+        try:
+            return ipaddress.ip_address(text)
+        except ValueError:
+            pass
+    shown = value if not isinstance(value, str) or len(value) <= 80 else value[:80] + "..."
+    raise InvalidInput(f"{field}: value {shown!r}: not an IPv4 or IPv6 address")
+
+
+def ip_key(value: str | IPAddress, *, field: str = "ip") -> str:
+    """The canonical text of an address (RFC 5952 for IPv6: lower case, compressed).
+
+    >>> ip_key("2001:DB8::0010"), ip_key(" 192.0.2.7 ")
+    ('2001:db8::10', '192.0.2.7')
+    """
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return str(value)
+    return str(parse_ip(value, field=field))
+
+
+# The longest spelling ipaddress reads: an expanded IPv6 address with an IPv4 tail.
+_MAX_IP_CHARS = 45
+
+
+# --- e-mail addresses --------------------------------------------------------------
+
+# RFC 5321's limit on a path is 256 octets, an address 254; a longer value is
+# refused before the validator reads it, so the cost is bounded whatever comes in.
+_MAX_EMAIL_CHARS = 254
+
+
+def parse_email(value: str, *, field: str = "email") -> str:
+    """An e-mail address (``local@domain``, no display name) in its canonical form.
+
+    Syntax only, through ``email-validator`` with ``check_deliverability=False``:
+    never a DNS query. The domain is IDNA-normalised (UTS #46) and lower case,
+    in Unicode (``xn--e1afmkfd.xn--p1ai`` and ``ПРИМЕР.рф`` are both
+    ``пример.рф``); the local part is kept as written (NFC), since only the
+    receiving server may say two local parts are one mailbox, except the
+    role names RFC 2142 makes case-insensitive (``abuse``, ``postmaster``...),
+    which the validator lower-cases. Quoted local
+    parts, bracketed IP domains and domains without a dot are refused. Of the
+    special-use names, the RFC 2606 ones that are made for this are accepted:
+    ``.test`` (fixtures, labs) and ``.invalid`` (a placeholder sender such as
+    ``support@ipsinfra.invalid``, which no letter can reach); ``.local``,
+    ``localhost``, ``.onion`` and ``.arpa`` are refused.
+
+    >>> parse_email(" Ivan.Petrov@Client.EXAMPLE "), parse_email("ABUSE@dc.example")
+    ('Ivan.Petrov@client.example', 'abuse@dc.example')
+
+    Raises:
+        InvalidInput: naming ``field`` and the value, with the validator's reason.
+    """
+    try:
+        return _canonical_email(value)
+    except ValueError as exc:
+        shown = value if not isinstance(value, str) or len(value) <= 80 else value[:80] + "..."
+        raise InvalidInput(f"{field}: value {shown!r}: {exc}") from None
+
+
+def _canonical_email(value: object) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    if not text or len(text) > _MAX_EMAIL_CHARS:
+        raise ValueError("not an e-mail address")
+    domain = text.rpartition("@")[2]
+    if "." not in domain.strip("."):
+        raise ValueError("not an e-mail address (the part after the @-sign needs a period)")
+    # email-validator refuses the RFC 2606 names as undeliverable; it lets
+    # ``.test`` through with test_environment. ``.invalid`` is read as ``.test``
+    # and put back: the same syntax, and a placeholder that can never be delivered.
+    placeholder = domain.rpartition(".")[2].lower() == "invalid"
+    probe = text[: -len("invalid")] + "test" if placeholder else text
+    try:
+        found = email_validator.validate_email(
+            probe, check_deliverability=False, test_environment=True, allow_smtputf8=True
+        )
+    except email_validator.EmailNotValidError as exc:
+        raise ValueError(f"not an e-mail address ({exc})") from None
+    normalized = str(found.normalized)
+    return normalized[: -len("test")] + "invalid" if placeholder else normalized
+
+
+def email_ascii_domain(address: str) -> str:
+    """The domain of a canonical address as IDNA A-labels, for a header we write.
+
+    >>> email_ascii_domain("ivan@пример.рф")
+    'xn--e1afmkfd.xn--p1ai'
+    """
+    domain = address.rpartition("@")[2]
+    return domain if domain.isascii() else idna.encode(domain).decode("ascii")
+
+
+EmailAddress = Annotated[str, BeforeValidator(_canonical_email)]
+"""A pydantic field type: an address checked by :func:`parse_email`, stored canonical."""

@@ -24,7 +24,14 @@ from pydantic import (
 )
 
 from ipsinfra.errors import InvalidInput
-from ipsinfra.identity import PORT_NAME_RULE, is_interface_name, parse_mac
+from ipsinfra.identity import (
+    PORT_NAME_RULE,
+    EmailAddress,
+    email_ascii_domain,
+    is_interface_name,
+    parse_email,
+    parse_mac,
+)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -153,7 +160,7 @@ class Site(Frozen):
     own_network: bool = Field(
         default=False, description="our own network (Moscow): write to Spamhaus directly (§7.2)"
     )
-    dc_abuse_email: str | None = None
+    dc_abuse_email: EmailAddress | None = None
     dc_reaction_hours: int | None = Field(default=None, ge=1, le=24 * 14)
     abuse_trusted_senders: tuple[str, ...] = Field(
         default=(),
@@ -173,11 +180,18 @@ class Site(Frozen):
             return value
         out = []
         for item in value:
-            text = str(item).strip().lower()
-            local, at, domain = text.rpartition("@")
-            if not at or not domain or "." not in domain or any(c.isspace() or c in "<>,;" for c in text):
-                raise ValueError(f"{item!r}: an address (abuse@dc.example) or a domain (@spamhaus.org)")
-            out.append(text if local else f"@{domain}")
+            text = str(item).strip()
+            # ``@domain`` trusts the whole domain: its syntax is checked as an address's
+            # would be. Compared lower case with IDNA A-labels, the form the intake
+            # gives the sender (abuse/headers.py).
+            try:
+                address = parse_email(f"postmaster{text}" if text.startswith("@") else text, field="sender")
+            except InvalidInput:
+                raise ValueError(
+                    f"{item!r}: an address (abuse@dc.example) or a domain (@spamhaus.org)"
+                ) from None
+            local, domain = address.rpartition("@")[0].lower(), email_ascii_domain(address)
+            out.append(f"@{domain}" if text.startswith("@") else f"{local}@{domain}")
         return tuple(out)
 
 
@@ -358,7 +372,7 @@ class Client(Frozen):
     id: str = Field(pattern=IDENT_RE)
     name: str = Field(min_length=1)
     address: str = ""
-    email: str | None = None
+    email: EmailAddress | None = None
     activated: dt.date | None = None
     services: int = Field(default=1, ge=0)
 

@@ -11,14 +11,19 @@ address, so:
   encoded word carrying newlines as real header lines (CVE-2024-6923); with
   this, it never gets one, on any version.
 * :func:`parse_address` parses an address with the policy's strict RFC 5322
-  parser and returns a :class:`~email.headerregistry.Address` to re-render;
-  text is never pasted into an address header.
+  parser, checks each address's syntax with the e-mail identity
+  (:func:`ipsinfra.identity.parse_email`: ``email-validator``, no DNS) and
+  returns a :class:`~email.headerregistry.Address` re-rendered from the
+  canonical form (domain lower case, IDNA A-labels); text is never pasted
+  into an address header. There is no fallback to ``parseaddr``: a value it
+  cannot parse is an :class:`AddressError`, never a half-parsed address such
+  as ``"\\" <@>``.
 
 Example::
 
     >>> one_line("=?utf-8?q?spam=0ABcc:_victim@evil.test?=")
     'spam Bcc: victim@evil.test'
-    >>> str(parse_address("Ivan <IVAN@client.example>", field="to"))
+    >>> str(parse_address("Ivan <IVAN@Client.EXAMPLE>", field="to"))
     'Ivan <IVAN@client.example>'
 """
 
@@ -29,6 +34,7 @@ from email import policy
 from email.headerregistry import Address
 
 from ipsinfra.errors import InvalidInput
+from ipsinfra.identity import email_ascii_domain, parse_email
 
 __all__ = [
     "MAX_HEADER_CHARS",
@@ -132,12 +138,24 @@ def parse_addresses(value: str, *, field: str) -> list[Address]:
         raise AddressError(problem) from None
     if not addresses or defects:
         raise AddressError(problem)
+    checked: list[Address] = []
     for address in addresses:
         if not address.username or "." not in address.domain.strip("."):
             raise AddressError(problem)
         if _CONTROL_RE.search(address.addr_spec):
             raise AddressError(problem)
-    return addresses
+        # The stdlib parser also takes what no mailer delivers to ("x@[192.0.2.1]",
+        # '"a b"@c.example', "a@-b.example"): every address must pass the identity's
+        # syntax check too, and is re-rendered from its canonical form.
+        try:
+            canonical = parse_email(address.addr_spec, field=field)
+        except InvalidInput:
+            raise AddressError(problem) from None
+        local = canonical.rpartition("@")[0]
+        checked.append(
+            Address(display_name=address.display_name, username=local, domain=email_ascii_domain(canonical))
+        )
+    return checked
 
 
 def parse_address(value: str, *, field: str) -> Address:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import html
 import re
 
-__all__ = ["html_to_text"]
+__all__ = ["decode_entities", "html_to_text"]
 
 _TAG_NAME_RE = re.compile(r"/?([a-z][a-z0-9]{0,15})")
 # Numeric character references past U+10FFFF: html.unescape would call int() on
 # thousands of digits (Python's int-from-str limit raises ValueError).
 _LONG_CHARREF_RE = re.compile(r"&#(?:[xX]0*[0-9a-fA-F]{7,}|0*[0-9]{8,});?")
+_NO_BREAK_SPACES = {0xA0: " ", 0x202F: " "}
 _BLOCK_TAGS = frozenset(
     "br p div tr li ul ol table h1 h2 h3 h4 h5 h6 blockquote pre hr dt dd section article".split()
 )
@@ -25,8 +26,11 @@ def html_to_text(markup: str) -> str:
     ``html.parser`` before Python 3.11.13 / 3.12.11 (CPython gh-135462: 60 s
     for 200 KB of ``<a ``).
 
+    No-break spaces (``&nbsp;``, U+00A0, U+202F) become plain spaces: the
+    statement is quoted back in our letters, and reads the same.
+
     >>> html_to_text("<p>Spam&nbsp;from <b>192.0.2.7</b><script>x()</script></p>")
-    '\\nSpam\\xa0from  192.0.2.7  \\n'
+    ' Spam from  192.0.2.7 \\n'
     """
     lower = markup.lower()
     out: list[str] = []
@@ -61,5 +65,16 @@ def html_to_text(markup: str) -> str:
             i = n if close < 0 else close + 1
             continue
         out.append("\n" if name in _BLOCK_TAGS and (name != "p" or closing) else " ")
-    text = _LONG_CHARREF_RE.sub("\ufffd", "".join(out))
-    return html.unescape(text)
+    return decode_entities("".join(out)).translate(_NO_BREAK_SPACES)
+
+
+def decode_entities(text: str) -> str:
+    """``text`` with HTML character references decoded (``203&#46;0.113.10`` -> ``203.0.113.10``).
+
+    :func:`html.unescape`, after references past U+10FFFF are replaced with
+    U+FFFD: unescape would call ``int()`` on thousands of digits. Linear in
+    ``text``, and never longer than it.
+    """
+    if "&" not in text:
+        return text
+    return html.unescape(_LONG_CHARREF_RE.sub("\ufffd", text))

@@ -7,6 +7,12 @@ A complaint can name 100,000 addresses: every pass here is linear in the text,
 and with caps the work is bounded whatever the text (what was cut is counted
 for the caller to report).
 
+Addresses are read from a copy of the text made by :func:`refang`: HTML
+character references decoded (``203&#46;0.113.10``, in text/plain parts too)
+and the defanged spellings abuse reports use so that an address is not a
+link undone (``192.0.2[.]7``, ``hxxp://``, ``2001:db8[:]:7``). The statement
+quoted back to anyone keeps the text as it was sent.
+
 Example::
 
     >>> extract_ips("SRC=203.0.113.9 DST=198.51.100.1, range 192.0.2.0/25")
@@ -21,9 +27,10 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ipsinfra.abuse.htmltext import decode_entities
 from ipsinfra.models import IPAddress
 
-__all__ = ["IPNetwork", "extract_ips"]
+__all__ = ["REFANGED", "IPNetwork", "extract_ips", "refang"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -75,6 +82,36 @@ _NOISE_RANGES: dict[int, list[tuple[int, int]]] = {
     ]
     for version in (4, 6)
 }
+
+
+# The defanged spellings refang() undoes, and what each becomes. Literal
+# alternatives only: one regex pass, linear, the result never longer than the text.
+REFANGED: dict[str, str] = {
+    "[.]": ".",
+    "(.)": ".",
+    "{.}": ".",
+    "[dot]": ".",
+    "(dot)": ".",
+    "[:]": ":",
+    "hxxp://": "http://",
+    "hxxps://": "https://",
+}
+_REFANG_RE = re.compile("|".join(re.escape(k) for k in sorted(REFANGED, key=len, reverse=True)), re.I)
+
+
+def refang(text: str) -> str:
+    """A copy of ``text`` to read addresses from: entities decoded, defanged spellings undone.
+
+    Abuse reports write ``192.0.2[.]7``, ``192[.]0[.]2[.]7``, ``192.0.2(.)7``,
+    ``hxxp://`` / ``hxxps://`` and ``2001:db8[:]:7`` so that nothing in them is
+    a link; every spelling in :data:`REFANGED` (case-insensitive) becomes the
+    plain one. Only for extraction: never shown, never quoted back.
+
+    >>> refang("hXXp://192.0.2[.]7/ and 198&#46;51.100(.)9, 2001:db8[:][:]7")
+    'http://192.0.2.7/ and 198.51.100.9, 2001:db8::7'
+    """
+    text = decode_entities(text)
+    return _REFANG_RE.sub(lambda m: REFANGED[m.group(0).lower()], text)
 
 
 def _is_noise(ip: IPAddress) -> bool:
@@ -177,8 +214,9 @@ def extract_ips(
 ) -> tuple[list[IPAddress], list[IPNetwork]]:
     """IPs and networks named in ``text``, in order of appearance, deduplicated.
 
-    Skips quoted ``Received:`` lines, destination addresses in logs (``DST=``,
-    ``-> ip``), private, loopback and link-local addresses. ``a.b.c.d/nn`` and
+    Reads :func:`refang`'s copy of ``text``. Skips quoted ``Received:`` lines,
+    destination addresses in logs (``DST=``, ``-> ip``), private, loopback and
+    link-local addresses. ``a.b.c.d/nn`` and
     ``a.b.c.d - e.f.g.h`` become networks (a /32 or /128 is an address).
     Addresses the prose names win: log lines (starting with a timestamp) are
     read only when the prose names none, since logs also show the other side
@@ -197,7 +235,7 @@ def extract_ips(
 
 
 def _extract_targets(text: str, found: _Found) -> None:
-    text = _strip_received(text)
+    text = _strip_received(refang(text))
     prose: list[str] = []
     logs: list[str] = []
     for line in text.splitlines():

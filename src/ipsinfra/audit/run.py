@@ -43,6 +43,7 @@ from ipsinfra.audit.checks import (
 from ipsinfra.audit.findings import AuditReport, CheckOutcome, Finding, NodeAudit
 from ipsinfra.errors import InvalidInput, IpsinfraError
 from ipsinfra.hypervisors import DriverPool, HypervisorDriver, nodeshell
+from ipsinfra.identity import ip_key
 from ipsinfra.inventory import Fleet
 from ipsinfra.journal import Journal
 from ipsinfra.models import HypervisorKind, Node, Vds, VdsState
@@ -172,19 +173,69 @@ def default_probe_for(observed: Vds, record: Vds | None) -> str | None:
 
 
 def load_dc_names(path: str | Path) -> dict[str, str]:
-    """The DC's server list (CSV with columns ``ip`` and ``name``) -> {ip: name} (§4.4)."""
+    """The DC's server list (CSV with columns ``ip`` and ``name``) -> {ip: name} (§4.4).
+
+    Read as ``utf-8-sig``, so an Excel export's byte-order mark does not become
+    part of the first column's name; the header names are matched ignoring
+    case and blanks. Each ``ip`` is parsed with :mod:`ipaddress` and keyed by
+    its canonical text (:func:`ipsinfra.identity.ip_key`): ``2001:DB8::0010``
+    in the list is found by a lookup for ``2001:db8::10``, the form every
+    check looks up. A row whose ``ip`` is no address, or a row that names an
+    address already given another name, refuses the whole list with an error
+    naming the file, the line and the value: a list read in part would make
+    the check say "the DC has no name for it" about a server it does name.
+
+    Example::
+
+        ip,name
+        2001:DB8::0010,dc-srv-77     ->  {"2001:db8::10": "dc-srv-77"}
+
+    Raises:
+        InvalidInput: the file cannot be read or a row is wrong.
+    """
     try:
-        with Path(path).open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+        with Path(path).open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            columns = {(c or "").strip().lower(): c for c in reader.fieldnames or ()}
+            rows = list(reader)
     except OSError as exc:
         raise InvalidInput(f"dc_list: value {str(path)!r}: {exc.strerror}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidInput(f"dc_list: {path}: not a UTF-8 CSV file ({exc})") from None
+    ip_col, name_col = columns.get("ip"), columns.get("name")
     names: dict[str, str] = {}
+    where: dict[str, int] = {}
     for i, row in enumerate(rows, start=2):
-        ip, name = (row.get("ip") or "").strip(), (row.get("name") or "").strip()
-        if not ip or not name:
+        ip_text = (row.get(ip_col) or "").strip() if ip_col is not None else ""
+        name = (row.get(name_col) or "").strip() if name_col is not None else ""
+        if not ip_text or not name:
             raise InvalidInput(f"dc_list: {path}: line {i}: needs 'ip' and 'name' columns, got {row!r}")
+        try:
+            ip = ip_key(ip_text, field="ip")
+        except InvalidInput:
+            raise InvalidInput(
+                f"dc_list: {path}: line {i}: ip {ip_text!r} is not an IPv4 or IPv6 address"
+            ) from None
+        if ip in names and names[ip] != name:
+            raise InvalidInput(
+                f"dc_list: {path}: line {i}: ip {ip_text!r} is {ip} again, named {name!r} here "
+                f"and {names[ip]!r} on line {where[ip]}"
+            )
         names[ip] = name
+        where.setdefault(ip, i)
     return names
+
+
+def canonical_dc_names(dc_names: Mapping[str, str]) -> dict[str, str]:
+    """``dc_names`` keyed by canonical address text (see :func:`load_dc_names`).
+
+    For a mapping built in code rather than loaded: the checks look names up by
+    ``str(ip_address)``, so a key spelt any other way would never be found.
+
+    Raises:
+        InvalidInput: a key is not an address.
+    """
+    return {ip_key(ip, field="dc_names"): name for ip, name in dc_names.items()}
 
 
 class _Auditor:
@@ -210,7 +261,7 @@ class _Auditor:
         self.pool = pool
         self.journal = journal
         self.today = today
-        self.dc_names = dict(dc_names) if dc_names is not None else None
+        self.dc_names = canonical_dc_names(dc_names) if dc_names is not None else None
         self.reach = reach
         self.fix = fix
         self.recheck_delay = recheck_delay
