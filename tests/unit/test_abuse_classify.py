@@ -90,3 +90,64 @@ def test_rules_are_data_and_validated() -> None:
         )
     with pytest.raises(InvalidInput, match="rules"):
         RuleSet({"categories": [{"name": "a", "severity": 1, "immediate": False, "patterns": ["("]}]})
+
+
+# ----------------------------------------------------------- a reaction time stated in the text (issue 20)
+
+STATED = [
+    ("Spam from 192.0.2.7. Please react within 12 hours.", 12),
+    ("Spam from 192.0.2.7, resolve within two days please", 48),
+    ("We see port scans from 192.0.2.7; fix in 24h.", 24),
+    ("Scanning from 192.0.2.7. Respond within 6 hrs or within 2 days.", 6),  # the strictest
+    ("С вашего IP 192.0.2.7 идёт спам. Просим устранить в течение 6 часов.", 6),
+    ("Сканирование портов с 192.0.2.7, примите меры в течение 2-х суток", 48),
+    ("Спам с 192.0.2.7; ответьте не позднее чем через 3 часа", 3),
+    ("Spam from 192.0.2.7, nothing stated", None),
+    ("Спам с 192.0.2.7, срок не указан", None),
+]
+
+
+@pytest.mark.parametrize(("text", "hours"), STATED)
+def test_a_plain_text_states_its_reaction_time(text: str, hours: int | None) -> None:
+    v = classify(text, T0)
+    assert not v.immediate
+    if hours is None:  # §7.3: no stated reaction time -> the default
+        assert v.deadline == T0 + dt.timedelta(hours=24)
+        assert v.reasons[-1] == "§7.3: no stated reaction time; default 24 h"
+        assert classify(text, T0, default_hours=48).deadline == T0 + dt.timedelta(hours=48)
+    else:
+        assert v.deadline == T0 + dt.timedelta(hours=hours)
+        assert v.reasons[-1] == f"§7.3: the datacenter's stated reaction time, {hours} h"
+
+
+@pytest.mark.parametrize(("text", "hours"), STATED)
+def test_either_door_gives_the_same_verdict(text: str, hours: int | None) -> None:
+    from ipsinfra.abuse import parse_complaint
+
+    complaint = parse_complaint(("\n" + text + "\n").encode(), received_at=T0)
+    assert complaint.dc_reaction_hours == hours
+    by_intake = classify(complaint, complaint.received_at)
+    assert classify(text, T0) == by_intake
+    assert classify("\n" + text + "\n", T0) == by_intake
+
+
+def test_the_callers_hours_win_over_the_texts() -> None:
+    assert classify("spam; react within 12 hours", T0, 36).deadline == T0 + dt.timedelta(hours=36)
+
+
+def test_immediate_categories_ignore_a_stated_time() -> None:
+    assert classify("Your server hosts malware; react within 12 hours", T0).deadline == T0
+
+
+def test_only_the_first_64_kib_are_read_by_either_door() -> None:
+    from ipsinfra.abuse import parse_complaint
+    from ipsinfra.abuse.intake import CLASSIFY_CHARS
+
+    filler = "log line 192.0.2.7 ok\n" * (CLASSIFY_CHARS // 22 + 10)
+    late = "Spam from 192.0.2.7.\n" + filler + "Please react within 2 hours.\n"
+    assert classify(late, T0).deadline == T0 + dt.timedelta(hours=24)
+    early = "Spam from 192.0.2.7. Please react within 2 hours.\n" + filler
+    assert classify(early, T0).deadline == T0 + dt.timedelta(hours=2)
+    for text in (late, early):
+        complaint = parse_complaint(text.encode(), received_at=T0)
+        assert classify(text, T0) == classify(complaint, complaint.received_at)

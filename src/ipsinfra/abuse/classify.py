@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from ipsinfra.abuse.intake import Complaint
+from ipsinfra.abuse.intake import CLASSIFY_CHARS, Complaint, extract_reaction_hours
 from ipsinfra.errors import InvalidInput
 
 __all__ = [
@@ -162,12 +162,24 @@ def classify(
     Args:
         text: the complaint's text, or a parsed :class:`Complaint` (its subject,
             report type and statement are read; its stated DC reaction time is
-            used when ``dc_reaction_hours`` is not given).
+            used when ``dc_reaction_hours`` is not given). A plain text is read
+            as :func:`~ipsinfra.abuse.parse_complaint` reads one: its first
+            :data:`~ipsinfra.abuse.intake.CLASSIFY_CHARS` characters, and the
+            reaction time it states ("within 12 hours", "в течение 6 часов") found
+            by the intake's own :func:`~ipsinfra.abuse.extract_reaction_hours`, so
+            the same text gets the same deadline by either door.
         received_at: when the complaint arrived; naive means UTC.
-        dc_reaction_hours: the datacenter's stated reaction time.
+        dc_reaction_hours: the datacenter's stated reaction time; given, it wins
+            over what the text states.
         default_hours: the deadline when the DC states none (§7.3: 24-48).
 
     Immediate categories (§7.2, §7.3) get ``deadline == received_at``.
+
+    Example::
+
+        >>> t0 = dt.datetime(2025, 3, 3, tzinfo=dt.UTC)
+        >>> classify("Spam from 192.0.2.7; please react within 12 hours.", t0).deadline.isoformat()
+        '2025-03-03T12:00:00+00:00'
     """
     if not MIN_DEFAULT_HOURS <= default_hours <= MAX_DEFAULT_HOURS:
         raise InvalidInput(
@@ -183,7 +195,11 @@ def classify(
         report_type = text.report_type
         body = text.text
     else:
-        body = text
+        # As parse_complaint() makes a plain text its statement: stripped, and only the
+        # first CLASSIFY_CHARS read (keyword rules and the reaction-time search alike).
+        body = text.strip()[:CLASSIFY_CHARS]
+        if dc_reaction_hours is None:
+            dc_reaction_hours = extract_reaction_hours(body)
     received_at = _aware(received_at)
 
     cleaned = body
