@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ipsinfra import locks, naming
 from ipsinfra.errors import (
+    AlreadyExists,
     InvalidInput,
     IpsinfraError,
     NodeNotFound,
@@ -318,7 +319,52 @@ def migrate(
         plan = plan_migration(vds, src_node, tgt_node, live=live, cpuset_rule=cpuset_rule)
         if check:
             return MigrationResult(plan=plan, changed=False, checked_only=True)
+        _clear_interrupted_copy(plan, vds, pool, journal=journal, actor=actor)
+        try:
+            taken = _still_on(pool.get(plan.target), plan.new_name)
+        except IpsinfraError:
+            taken = False  # the target cannot be asked now: the migration step says so itself
+        if taken:
+            # Refused before anything moves: the failure path below removes copies, and a VDS
+            # of that name that this run did not make is never its to remove.
+            raise AlreadyExists(
+                f"{plan.target}: VDS {plan.new_name!r} already exists (another machine, or a running "
+                "copy); nothing was changed"
+            )
         return _apply(plan, pool, journal=journal, step_timeout=step_timeout, actor=actor)
+
+
+def _clear_interrupted_copy(
+    plan: MigrationPlan, vds: Vds, pool: DriverPool, *, journal: Journal | None, actor: str | None
+) -> None:
+    """Remove what an interrupted migration left on the target, when it is provably that.
+
+    A target daemon that died mid-migration can come back with the VDS's
+    definition persisted under the new name (libvirt's PERSIST_DEST) while the
+    source still holds it: two copies. The target's is removed only when it is
+    the same machine (same UUID/vmid as the source's) and not running; anything
+    else stays and the migration refuses as before (AlreadyExists).
+    """
+    dst = pool.get(plan.target)
+    try:
+        left = dst.get_vds(plan.new_name)
+    except IpsinfraError:  # none there, or the target cannot be asked: nothing provable to clear
+        return
+    if left.state is VdsState.RUNNING or not vds.backend_id or left.backend_id != vds.backend_id:
+        return
+    dst.delete(plan.new_name)
+    if journal is not None:
+        journal.record(
+            "vds.migrate",
+            f"{plan.target}/{plan.new_name}",
+            result="ok",
+            before=_summary(left),
+            detail=(
+                f"removed the {left.state.value} copy an interrupted migration left on {plan.target} "
+                f"(same id {vds.backend_id} as the source's, which still holds {plan.name})"
+            ),
+            actor=actor,
+        )
 
 
 def _converged(
@@ -480,6 +526,15 @@ def _still_on(driver: HypervisorDriver, name: str) -> bool:
     return True
 
 
+def _same_machine(src: HypervisorDriver, name: str, dst: HypervisorDriver, new_name: str) -> bool:
+    """Both copies carry one backend id (libvirt UUID, PVE vmid); False when either cannot be read."""
+    try:
+        a, b = src.get_vds(name).backend_id, dst.get_vds(new_name).backend_id
+    except IpsinfraError:
+        return False
+    return a is not None and a == b
+
+
 def _restore_single_copy(plan: MigrationPlan, pool: DriverPool) -> str:
     """After a failure: keep exactly one copy, running where it ran."""
     src = pool.get(plan.source)
@@ -489,7 +544,9 @@ def _restore_single_copy(plan: MigrationPlan, pool: DriverPool) -> str:
         on_dst = _still_on(dst, plan.new_name)
     except IpsinfraError as exc:
         return f"could not check the copies ({exc}); check both nodes by hand"
-    if on_src and on_dst:
+    if on_src and on_dst and _same_machine(src, plan.name, dst, plan.new_name):
+        # Only the copy this migration made: a VDS of that name that is another
+        # machine (another UUID/vmid) is never stopped or deleted here.
         with contextlib.suppress(IpsinfraError):
             dst.stop(plan.new_name, timeout=10)
         with contextlib.suppress(IpsinfraError):
