@@ -6,18 +6,16 @@ and a second run has nothing to change."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
 
-from ipsinfra import audit, cli, inventory, naming
+from ipsinfra import cli, inventory, naming
 from ipsinfra.lab.fleet import Lab
+from tests.e2e.test_writeback_lab import drift_about
 
 pytestmark = [pytest.mark.qemu, pytest.mark.root, pytest.mark.ssh, pytest.mark.slow]
-
-TODAY = dt.date(2017, 6, 5)  # inside the example's trial, so no trial finding muddies the audit
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -26,20 +24,6 @@ def snapshot(root: Path) -> dict[str, bytes]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and not p.name.startswith(".")
     }
-
-
-def drift_about(lab: Lab, *names: str) -> list[str]:
-    assert lab.pool is not None
-    fleet = inventory.load(lab.inventory_dir)
-    with lab.journal() as journal:
-        report = audit.run(
-            fleet, lab.pool, journal=journal, today=TODAY, recheck_delay=0.2, probe_for=lab.probe_for
-        )
-    return [
-        f"{f.target}: {f.message}"
-        for f in report.findings
-        if f.check == "inventory_drift" and f.target in names
-    ]
 
 
 def sync(lab: Lab, capsys: pytest.CaptureFixture[str], *rest: str) -> tuple[int, str]:

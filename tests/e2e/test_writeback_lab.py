@@ -5,11 +5,7 @@ finds no drift about that VDS. With ``check``: a diff, no file changed."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,6 +15,7 @@ from ipsinfra.lab.fleet import Lab
 from ipsinfra.migrate import migrate
 from ipsinfra.models import Order
 from ipsinfra.provision import provision
+from tests.unit.test_inventory import ansible_list
 
 pytestmark = [pytest.mark.qemu, pytest.mark.root, pytest.mark.ssh, pytest.mark.slow]
 
@@ -32,28 +29,6 @@ def snapshot(root: Path) -> dict[str, bytes]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and not p.name.startswith(".")
     }
-
-
-def ansible_list(inv: Path, tmp_path: Path) -> dict[str, Any]:
-    """What Ansible itself reads from the inventory (``ansible-inventory --list``)."""
-    env = {
-        **os.environ,
-        "ANSIBLE_HOME": str(tmp_path / "ansible-home"),
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-    }
-    proc = subprocess.run(
-        [str(ANSIBLE_INVENTORY), "-i", str(inv), "--list"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "[WARNING]" not in proc.stderr, proc.stderr
-    listed: dict[str, Any] = json.loads(proc.stdout)
-    return listed
 
 
 def drift_about(lab: Lab, *names: str) -> list[str]:

@@ -137,7 +137,8 @@ def test_load_is_fast_and_reads_the_hosts_file_too(fleet: Fleet) -> None:
 
 
 # --- Ansible reads the same inventory --------------------------------------------
-def _ansible_list(inventory: Path, tmp_path: Path) -> dict[str, Any]:
+def ansible_list(inventory: Path, tmp_path: Path) -> dict[str, Any]:
+    """What Ansible itself reads from the inventory (``ansible-inventory --list``)."""
     require(ANSIBLE_INVENTORY.exists(), f"{ANSIBLE_INVENTORY} is absent (install the dev venv: scripts/dev)")
     env = {
         **os.environ,
@@ -165,7 +166,7 @@ def _normal(value: Any) -> Any:
 
 @pytest.mark.parametrize("inventory", [EXAMPLE, CASES / "ok_minimal"], ids=["example", "ok_minimal"])
 def test_ansible_inventory_sees_the_same_hosts_groups_and_vars(inventory: Path, tmp_path: Path) -> None:
-    listed = _ansible_list(inventory, tmp_path)
+    listed = ansible_list(inventory, tmp_path)
     fleet = load(inventory)
     theirs = {name: body for name, body in listed.items() if name != "_meta"}
     ours = {name: g for name, g in fleet.groups.items() if g.hosts or g.children or name in theirs}
@@ -197,7 +198,7 @@ def test_dump_then_load_round_trips(fleet: Fleet, tmp_path: Path) -> None:
 
 def test_dumped_inventory_is_valid_for_ansible(fleet: Fleet, tmp_path: Path) -> None:
     out = dump(fleet, tmp_path / "inv")
-    listed = _ansible_list(out, tmp_path)
+    listed = ansible_list(out, tmp_path)
     assert set(listed["vds"]["hosts"]) == {fleet.inventory_hostname(v) for v in fleet.vds}
     assert listed["_meta"]["hostvars"]["pve1"]["secret"] == {"env": "IPSINFRA_PVE1_TOKEN"}
 
