@@ -14,7 +14,9 @@ a CLI argument) and compared only in its canonical form:
   ProCurve's ``1``/``A1``/``Trk1``, Linux ``swp1``, and any platform not
   listed in :data:`INTERFACE_ALIASES`) compare as printed: netutils would
   read ProCurve's module port ``F1`` as ``FourHundredGigabitEthernet1`` and
-  Linux's ``eth0`` as ``Ethernet0``. The canonical form is a comparison key:
+  Linux's ``eth0`` as ``Ethernet0``. On Junos a port's logical unit is
+  dropped (the MAC table's ``xe-0/0/2.0`` is LLDP's ``xe-0/0/2``; ``irb.100``
+  stays). The canonical form is a comparison key:
   models, maps and commands keep the name as the switch prints it, so a
   command names a port the way that switch lists it.
 * **MAC addresses** (:func:`parse_mac`): ``aa:bb:cc:dd:ee:ff``, from every
@@ -170,6 +172,8 @@ def interface_key(platform: str, name: str) -> str:
     as NX-OS's ``sup-eth1(R)`` stays as it is). Cached: a switch has few ports.
     """
     text = name.strip()
+    if platform == "juniper_junos":
+        return _junos_port(text)
     aliases = _alias_map(platform)
     if aliases is None:
         return text
@@ -179,6 +183,19 @@ def interface_key(platform: str, name: str) -> str:
     long = aliases.get(kind)
     # a type word alone (`Router`, `CPU`) or an unknown one stays as printed
     return text if long is None or not number else long + number
+
+
+# A Junos physical or aggregate port with a logical unit: the MAC table names the
+# unit (``xe-0/0/2.0``, ``ae7.0``), LLDP and ``set interfaces ... disable`` the
+# port (``xe-0/0/2``, ``ae7``). Other logical interfaces (``irb.100``,
+# ``vlan.20``, ``lo0.0``) are not ports and keep their unit.
+_JUNOS_UNIT_RE = re.compile(r"((?:[a-z]{2,4}-\d+/\d+/\d+(?::\d+)?)|(?:ae\d+))\.\d+")
+
+
+def _junos_port(text: str) -> str:
+    """Junos names compare as printed, except that a port's logical unit is dropped."""
+    m = _JUNOS_UNIT_RE.fullmatch(text)
+    return m.group(1) if m else text
 
 
 @dataclass(frozen=True)

@@ -189,11 +189,32 @@ def test_the_canonical_form_is_stable_for_any_text(platform: str, text: str) -> 
     assert interface_key(platform, key) == key
 
 
-@given(
-    st.sampled_from(["juniper_junos", "hp_procurve", "linux", "extreme_exos", "no_such_platform"]), st.text()
-)
+@given(st.sampled_from(["hp_procurve", "linux", "extreme_exos", "no_such_platform"]), st.text())
 def test_platforms_without_abbreviations_compare_names_as_printed(platform: str, text: str) -> None:
     assert interface_key(platform, text) == text.strip()
+
+
+@given(st.text().filter(lambda t: not re.fullmatch(r"\s*[a-z0-9/:-]+\.\d+\s*", t)))
+def test_junos_names_without_a_unit_compare_as_printed(text: str) -> None:
+    assert interface_key("juniper_junos", text) == text.strip()
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("xe-0/0/2.0", "xe-0/0/2", True),  # the MAC table names the unit, LLDP the port
+        ("ge-0/0/0.0", "ge-0/0/0", True),
+        ("et-0/0/48:1.0", "et-0/0/48:1", True),  # a channelised port
+        ("ae7.0", "ae7", True),  # the LAG LLDP's Parent Interface names
+        ("xe-0/0/2.0", "xe-0/0/2.100", True),  # two units, one port
+        ("xe-0/0/2.0", "xe-0/0/20", False),
+        ("irb.100", "irb.200", False),  # not ports: the unit is the interface
+        ("lo0.0", "lo0", False),
+        ("vlan.20", "vlan", False),
+    ],
+)
+def test_junos_ports_compare_without_their_logical_unit(a: str, b: str, same: bool) -> None:
+    assert InterfaceNames.of("juniper_junos").same(a, b) is same
 
 
 @pytest.mark.parametrize(

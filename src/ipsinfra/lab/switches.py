@@ -17,6 +17,11 @@ data a test changes between polls (move a MAC, break the output)::
         ...  # netmiko ConnectHandler(device_type="cisco_ios", host="127.0.0.1", port=server.port, ...)
         state.learn("52:54:00:aa:00:01", "Gi0/2")   # the server moved
 
+:class:`EosSwitchState` gives the same server an Arista EOS personality for
+netmiko's ``arista_eos`` driver: EOS's text tables, and ``| json`` answers with
+the keys of real EOS captures (:mod:`ipsinfra.lab.eos_output`), or a refusal of
+the pipe on request, to test the structured-output path and its fallback.
+
 :class:`BridgeLab` (root only) builds a switch namespace with bridge ``br0``, one
 veth port ``swpN`` per server namespace, ``sshd`` inside the switch namespace
 (key login, reachable from the root namespace over a 169.254.x management veth)
@@ -45,6 +50,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ipsinfra.lab.eos_output import (
+    EosMac,
+    EosNeighbor,
+    EosPort,
+    interface_status_json,
+    interface_status_text,
+    interfaces_description_text,
+    lldp_detail_json,
+    lldp_detail_text,
+    mac_table_json,
+    mac_table_text,
+)
 from ipsinfra.lab.ios_output import (
     DESCRIPTION_HEADER,
     MAC_TABLE_HEAD,
@@ -56,12 +73,14 @@ from ipsinfra.lab.ios_output import (
     mac_row,
     status_row,
 )
+from ipsinfra.lab.ios_output import _lab_mac as _lab_mac_of
 from ipsinfra.lab.sshd import LabError, LabNeedsRoot
 from ipsinfra.models import normalize_mac
 
 __all__ = [
     "BridgeHost",
     "BridgeLab",
+    "EosSwitchState",
     "IosLldpNeighbor",
     "IosPort",
     "IosSwitchServer",
@@ -178,8 +197,93 @@ class IosSwitchState:
         with self._lock:
             return lldp_detail(sorted(self.lldp.items()))
 
+    # -- what another platform's personality answers differently --
+
+    def exec_command(self, cmd: str) -> str | None:
+        """A platform's own answer to an exec command; ``None``: the IOS handling."""
+        return None
+
+    def resolve_port(self, name: str) -> str | None:
+        """The port ``interface <name>`` configures: IOS's lab knows only its own spelling."""
+        return name if name in self.port_states else None
+
 
 INVALID = "% Invalid input detected at '^' marker.\n"
+
+
+@dataclass
+class EosSwitchState(IosSwitchState):
+    """An Arista EOS personality: its text tables, and ``| json`` answers shaped as real EOS's.
+
+    Ports are named as EOS's configuration and JSON name them (``Ethernet5``);
+    its text tables print them short (``Et5``) and ``interface Et5`` or
+    ``interface Ethernet5`` both configure the port, as on EOS. The answers are
+    :mod:`ipsinfra.lab.eos_output`'s (the keys of real captures, cited there);
+    ``terminal width``/``length`` answer what netmiko's ``arista_eos`` driver
+    waits for (``Width set to``, ``Pagination disabled``: netmiko/arista/arista.py).
+
+    ``json_refusal``: when set, the line every ``| json`` command gets instead
+    of JSON, as from an EOS that refuses the pipe (``% This is an unconverted
+    command``: nautobot/nornir-nautobot#280). ``commands`` shows which were sent.
+    """
+
+    json_refusal: str | None = None
+
+    def _ports(self) -> list[EosPort]:
+        return [
+            EosPort(p.name, p.description, p.admin_up, self._linked(p), p.vlan)
+            for p in self.port_states.values()
+        ]
+
+    def _macs(self) -> list[EosMac]:
+        rows = sorted(self.macs.items(), key=lambda kv: (kv[1][1], kv[0]))
+        return [EosMac(mac, port, vlan) for mac, (port, vlan) in rows]
+
+    def _neighbors(self) -> list[EosNeighbor]:
+        out = []
+        for port, n in sorted(self.lldp.items()):
+            switch = bool(set(n.capabilities.split(",")) & {"B", "R"})
+            chassis = n.chassis_id or _lab_mac_of(n.name)
+            out.append(
+                EosNeighbor(
+                    port, n.name, n.capabilities, chassis, n.port_id or ("Ethernet1" if switch else chassis)
+                )
+            )
+        return out
+
+    def exec_command(self, cmd: str) -> str | None:
+        with self._lock:
+            width = re.fullmatch(r"terminal width (\d+)", cmd)
+            if width:
+                return f"Width set to {width.group(1)} columns.\n"
+            if re.fullmatch(r"terminal length \d+", cmd):
+                return "Pagination disabled.\n"
+            base, pipe, fmt = cmd.partition(" | ")
+            if pipe and fmt == "json":
+                if self.json_refusal is not None:
+                    return self.json_refusal + "\n"
+                if re.fullmatch(r"sh(ow)? mac address-table", base):
+                    return mac_table_json(self._macs()) + "\n"
+                if re.fullmatch(r"sh(ow)? int(erfaces)? status", base):
+                    return interface_status_json(self._ports()) + "\n"
+                if re.fullmatch(r"sh(ow)? lldp neighbors detail", base):
+                    return lldp_detail_json(list(self.port_states), self._neighbors()) + "\n"
+                return INVALID
+            if re.fullmatch(r"sh(ow)? mac address-table", cmd):
+                return mac_table_text(self._macs())
+            if re.fullmatch(r"sh(ow)? int(erfaces)? status", cmd):
+                return interface_status_text(self._ports())
+            if re.fullmatch(r"sh(ow)? int(erfaces)? desc(ription)?", cmd):
+                return interfaces_description_text(self._ports())
+            if re.fullmatch(r"sh(ow)? lldp neighbors detail", cmd):
+                return lldp_detail_text(self._neighbors())
+            return None
+
+    def resolve_port(self, name: str) -> str | None:
+        from ipsinfra.identity import interface_key
+
+        key = interface_key("arista_eos", name)
+        return next((p for p in self.port_states if interface_key("arista_eos", p) == key), None)
 
 
 class _IosSession:
@@ -217,6 +321,9 @@ class _IosSession:
 
     def _exec(self, cmd: str) -> str:
         st = self.state
+        own = st.exec_command(cmd)
+        if own is not None:
+            return own
         if re.fullmatch(r"terminal (length|width) \d+", cmd):
             return ""
         if re.fullmatch(r"sh(ow)? mac( |-)address-table", cmd):
@@ -236,9 +343,10 @@ class _IosSession:
         st = self.state
         m = re.fullmatch(r"int(erface)? (\S+)", cmd)
         if m:
-            if m.group(2) not in st.port_states:
+            found = st.resolve_port(m.group(2))
+            if found is None:
                 return INVALID
-            self.mode, self.interface = "config-if", m.group(2)
+            self.mode, self.interface = "config-if", found
             return ""
         if self.mode == "config-if" and self.interface is not None:
             port = st.port_states[self.interface]
@@ -274,14 +382,17 @@ class IosSwitchServer:
         state: IosSwitchState,
         *,
         username: str = "admin",
-        password: str = "lab-password",
+        password: str | None = "lab-password",
         host_key: Any = None,
+        client_keys: Sequence[str] = (),
     ) -> None:
+        """``password=None`` with ``client_keys`` (OpenSSH public key lines) is a key-only switch."""
         import asyncssh
 
         self.state = state
         self.username = username
         self.password = password
+        self.client_keys = [asyncssh.import_public_key(k).export_public_key("openssh") for k in client_keys]
         self.host = "127.0.0.1"
         self.port = 0
         # Its own ed25519 key unless given one (an asyncssh private key): a test hands
@@ -316,10 +427,19 @@ class IosSwitchServer:
                 return True
 
             def password_auth_supported(self) -> bool:
-                return True
+                return outer.password is not None
 
             def validate_password(self, username: str, password: str) -> bool:
-                ok = username == outer.username and password == outer.password
+                ok = outer.password is not None and username == outer.username and password == outer.password
+                if ok:
+                    outer.logins += 1
+                return ok
+
+            def public_key_auth_supported(self) -> bool:
+                return bool(outer.client_keys)
+
+            def validate_public_key(self, username: str, key: Any) -> bool:
+                ok = username == outer.username and key.export_public_key("openssh") in outer.client_keys
                 if ok:
                     outer.logins += 1
                 return ok

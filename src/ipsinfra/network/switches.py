@@ -32,6 +32,15 @@ cisco_ios, cisco_nxos, huawei_vrp and arista_eos (read from the text: its
 template drops them); hp_procurve's and juniper_junos's summary tables carry
 none. Every other platform is polled for its MAC table only (the commands
 proven in ``../shared/fixtures/ntc-templates-mac-tables``).
+
+Structured output first: where a platform prints a view as JSON (``| json`` on
+arista_eos and cisco_nxos, ``| display json`` on juniper_junos; which views,
+:mod:`ipsinfra.network.structured`), that command is sent instead and the text
+one above is the fallback. A switch that refuses the JSON form (an OS without
+the pipe, an unconverted command) is read by its text command for the rest of
+the session, the refusal logged once per switch; an answer of unexpected shape
+is an error, never fewer rows. :attr:`SwitchSession.sources` says which path
+each view of a session took.
 """
 
 from __future__ import annotations
@@ -40,8 +49,10 @@ import concurrent.futures as cf
 import contextlib
 import importlib
 import logging
+import os
 import re
 import shlex
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -59,7 +70,7 @@ from ipsinfra.errors import (
 )
 from ipsinfra.identity import InterfaceNames, check_interface_name
 from ipsinfra.models import Frozen, Switch, normalize_mac
-from ipsinfra.network import parsers
+from ipsinfra.network import parsers, structured
 from ipsinfra.network.errors import (
     SwitchAuthFailed,
     SwitchCommandFailed,
@@ -139,6 +150,11 @@ class Platform:
     lldp: str | None = None
     linux_bridge: bool = False
     config_style: str | None = None  # "cisco" (interface X / description / shutdown), "linux", None
+    # The JSON forms of mac_table / interfaces / lldp, read by ipsinfra.network.structured
+    # and preferred to the text commands (which stay the fallback).
+    json_mac_table: str | None = None
+    json_interfaces: str | None = None
+    json_lldp: str | None = None
 
     def description_commands(self, port: str, text: str) -> list[str]:
         check_interface_name(port)  # nothing is built from a name that is not one word
@@ -178,6 +194,7 @@ def default_platforms() -> dict[str, Platform]:
             ("show interface status", "show interface description"),
             "show lldp neighbors detail",
             config_style="cisco",
+            json_mac_table="show mac address-table | json",
         ),
         Platform(
             "arista_eos",
@@ -185,6 +202,9 @@ def default_platforms() -> dict[str, Platform]:
             cisco_if,
             "show lldp neighbors detail",
             config_style="cisco",
+            json_mac_table="show mac address-table | json",
+            json_interfaces="show interfaces status | json",
+            json_lldp="show lldp neighbors detail | json",
         ),
         Platform("cisco_s300", "show mac address-table"),
         Platform(
@@ -203,7 +223,14 @@ def default_platforms() -> dict[str, Platform]:
         Platform("brocade_fastiron", "show mac-address"),
         Platform("ruckus_fastiron", "show mac-address"),
         Platform("extreme_exos", "show fdb"),
-        Platform("juniper_junos", "show ethernet-switching table", (), "show lldp neighbors"),
+        Platform(
+            "juniper_junos",
+            "show ethernet-switching table",
+            (),
+            "show lldp neighbors",
+            json_mac_table="show ethernet-switching table detail | display json",
+            json_lldp="show lldp neighbors detail | display json",
+        ),
         Platform(
             "linux",
             "bridge -j fdb show",
@@ -224,11 +251,30 @@ class SwitchCredentials:
     key_file: str | None = None
 
     @classmethod
-    def for_switch(cls, switch: Switch) -> SwitchCredentials:
-        """From the switch's secret reference (a password), resolved now."""
-        if switch.secret is None:
-            return cls()
-        return cls(password=switch.secret.resolve())
+    def for_switch(
+        cls, switch: Switch, *, password: str | None = None, key_file: str | None = None
+    ) -> SwitchCredentials:
+        """The inventory's login: ``secret`` (a password, resolved now) and ``ssh_key_file``.
+
+        A ``password`` or ``key_file`` given here (a CLI ``--key-file``, a module
+        option) wins over the inventory's. An unset secret variable raises
+        :class:`~ipsinfra.errors.SecretMissing` naming the switch and the variable.
+        """
+        if password is None and switch.secret is not None:
+            password = switch.secret.resolve(f"switch {switch.name}")
+        key = key_file or switch.ssh_key_file
+        return cls(password=password, key_file=os.path.expanduser(key) if key else None)
+
+
+def credentials_for(switch: Switch, given: SwitchCredentials | None = None) -> SwitchCredentials:
+    """``given`` (an operator's password or key file) completed from the inventory.
+
+    What ``given`` holds wins; the switch's ``secret`` and ``ssh_key_file`` fill
+    the rest, so a module's password still logs in with the inventory's key.
+    """
+    if given is None:
+        return SwitchCredentials.for_switch(switch)
+    return SwitchCredentials.for_switch(switch, password=given.password, key_file=given.key_file)
 
 
 class PortAction(Frozen):
@@ -281,6 +327,9 @@ class SwitchSession:
         self.conn = conn
         self.timeout = timeout
         self._prompt: str | None = None  # the prompt, as a regex; found again after a config change
+        # view ("mac_table", "interfaces", "lldp") -> "json" or "text": the path its last read took
+        self.sources: dict[str, str] = {}
+        self.json_refused: str | None = None  # why the switch refused a JSON command, if it did
 
     def run(self, command: str) -> str:
         """Run one command and return its output (prompt and echo stripped).
@@ -351,7 +400,14 @@ def open_session(
         raise UnknownPlatform(f"{switch.name}: platform {switch.platform!r} is not one of {sorted(registry)}")
     creds = credentials if credentials is not None else SwitchCredentials.for_switch(switch)
     if creds.password is None and creds.key_file is None:
-        raise SwitchAuthFailed(f"{switch.name}: no credentials (set the switch's secret or give a key file)")
+        raise SwitchAuthFailed(
+            f"{switch.name}: no credentials: set the switch's secret or ansible_ssh_private_key_file "
+            "in the inventory (or give a key file)"
+        )
+    if creds.key_file is not None and not os.path.isfile(creds.key_file):
+        raise SwitchAuthFailed(
+            f"{switch.name}: ssh_key_file: value {creds.key_file!r}: no such file; nothing was sent"
+        )
     redact.install()
     redact.register(creds.password)
     known_hosts = hostkeys.known_hosts_file(switch.ssh_known_hosts)
@@ -404,9 +460,48 @@ def open_session(
         session.close()
 
 
+# Switches whose refusal of a JSON command was logged (a warning once, then debug).
+_REFUSALS_LOGGED: set[str] = set()
+_REFUSALS_LOCK = threading.Lock()
+
+
+def _read_json(
+    session: SwitchSession, view: str, command: str | None, parse: Callable[[str, str, str], list[Any]]
+) -> list[Any] | None:
+    """``view`` read by its JSON ``command``, or ``None`` where the text path must read it.
+
+    ``None`` when the platform has no JSON form of the view, or the switch refused
+    one in this session (:class:`structured.JsonPipeRejected`: logged once per
+    switch). Any other failure, an answer of unexpected shape among them, raises.
+    """
+    if command is None or session.json_refused is not None:
+        return None
+    try:
+        records = parse(session.platform.name, command, session.run(command))
+    except structured.JsonPipeRejected as exc:
+        session.json_refused = str(exc)
+        name = session.switch.name
+        with _REFUSALS_LOCK:
+            first = name not in _REFUSALS_LOGGED
+            _REFUSALS_LOGGED.add(name)
+        log.log(
+            logging.WARNING if first else logging.DEBUG,
+            "%s: structured output refused, reading text instead: %s",
+            name,
+            exc,
+        )
+        return None
+    session.sources[view] = "json"
+    return records
+
+
 def read_mac_table(session: SwitchSession) -> list[MacEntry]:
-    """A fresh read of the switch's MAC table."""
+    """A fresh read of the switch's MAC table (its JSON form where the platform has one)."""
     p = session.platform
+    found = _read_json(session, "mac_table", p.json_mac_table, structured.parse_mac_table)
+    if found is not None:
+        return found
+    session.sources["mac_table"] = "text"
     text = session.run_checked(p.mac_table) if p.linux_bridge else session.run(p.mac_table)
     if p.linux_bridge:
         return parsers.parse_bridge_fdb(text)
@@ -415,6 +510,10 @@ def read_mac_table(session: SwitchSession) -> list[MacEntry]:
 
 def read_interfaces(session: SwitchSession) -> list[Interface]:
     p = session.platform
+    found = _read_json(session, "interfaces", p.json_interfaces, structured.parse_interfaces)
+    if found is not None:
+        return found
+    session.sources["interfaces"] = "text"
     if p.linux_bridge:
         return parsers.parse_ip_link(session.run_checked("ip -j link"))
     if not p.interfaces:
@@ -423,10 +522,19 @@ def read_interfaces(session: SwitchSession) -> list[Interface]:
 
 
 def read_neighbors(session: SwitchSession) -> list[LldpNeighbor]:
-    """LLDP neighbours; an LLDP that is off or absent gives ``[]`` (logged), never a failure."""
+    """LLDP neighbours; an LLDP that is off or absent gives ``[]`` (logged), never a failure.
+
+    A JSON answer of unexpected shape is not "LLDP off": it raises
+    (:class:`structured.StructuredOutputError`), so the uplink guard never
+    loses its neighbours to a parser that did not understand them.
+    """
     p = session.platform
     if p.lldp is None:
         return []
+    found = _read_json(session, "lldp", p.json_lldp, structured.parse_lldp_neighbors)
+    if found is not None:
+        return found
+    session.sources["lldp"] = "text"
     try:
         if p.linux_bridge:
             return parsers.parse_lldpcli(session.run_checked(p.lldp))
