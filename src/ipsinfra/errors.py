@@ -29,6 +29,27 @@ class InventoryError(InvalidInput):
     """The inventory cannot be loaded: bad YAML, unknown group, duplicate name..."""
 
 
+class SecretMissing(InvalidInput):
+    """A secret reference cannot be read: its environment variable is unset, its file
+    unreadable or empty. A configuration problem, not an outage: the message names
+    who needs it (``owner``), the variable or file and the field, never a value."""
+
+    def __init__(
+        self, message: str, *, owner: str | None = None, field: str = "secret", reference: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.owner = owner
+        self.field = field
+        self.reference = reference
+
+    def __reduce__(self) -> tuple[object, ...]:  # survives the audit's worker processes
+        return (_secret_missing, (str(self), self.owner, self.field, self.reference))
+
+
+def _secret_missing(message: str, owner: str | None, field: str, reference: str) -> SecretMissing:
+    return SecretMissing(message, owner=owner, field=field, reference=reference)
+
+
 class NotFound(IpsinfraError, LookupError):
     """Something named does not exist."""
 

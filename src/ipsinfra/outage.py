@@ -204,7 +204,8 @@ def notices(
     if lang != "en":
         raise InvalidInput(f"lang: value {lang!r}: outage notices exist in 'en'")
     now = now or dt.datetime.now(dt.UTC)
-    audits = {a.node: a for a in report.nodes if a.node in fleet.nodes}
+    # a node not checked for a configuration error (config_error) is neither down nor back
+    audits = {a.node: a for a in report.nodes if a.node in fleet.nodes and not a.config_error}
     down = {name: why for name, a in audits.items() if (why := _down(a)) is not None}
     site_down: dict[str, list[str]] = {}
     for site_name in {fleet.nodes[n].site for n in down}:

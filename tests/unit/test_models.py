@@ -140,6 +140,20 @@ def test_parse_cpuset_refuses(bad: str) -> None:
         parse_cpuset(bad)
 
 
+def test_parse_cpuset_bounds_hostile_values() -> None:
+    # A hypervisor's answer is input too: "0-99999999" used to build a set of 10^8 ints
+    # (48 s and gigabytes); the highest CPU Linux can have is 8191.
+    assert parse_cpuset("0-8191") == set(range(8192))
+    with pytest.raises(ValueError, match="CPU 8192 > 8191"):
+        parse_cpuset("0-8192")
+    with pytest.raises(ValueError, match="CPU 99999999 > 8191"):
+        parse_cpuset("0-99999999")
+    huge = ",".join(["1"] * 3000)  # 5999 characters
+    with pytest.raises(ValueError, match="not a cpuset") as err:
+        parse_cpuset(huge)
+    assert len(str(err.value)) < 100  # the message quotes only the start
+
+
 def test_vds_should_run_and_state() -> None:
     vds = build(Vds, {**VDS, "autostart": True})
     assert vds.should_run

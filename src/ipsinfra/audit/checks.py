@@ -462,6 +462,27 @@ def unreachable(node: str, reason: str) -> CheckOutcome:
     )
 
 
+def misconfigured(node: str, reason: str) -> CheckOutcome:
+    """The node could not be checked because ipsinfra's configuration is wrong (a secret
+    variable unset, a secret file unreadable): a ``node_config`` finding, not a §1.4 outage."""
+    return _outcome(
+        "node_config",
+        node,
+        [
+            Finding(
+                check="node_config",
+                priority=Priority.CONFIGURATION,
+                node=node,
+                target=node,
+                message=f"not checked: {reason}",
+                action="fix the configuration (set the variable or the file the inventory names) and "
+                "run the audit again; the node itself was not contacted",
+                rule="",
+            )
+        ],
+    )
+
+
 def run_checks(obs: NodeObservation, today: dt.date) -> tuple[bool, list[CheckOutcome]]:
     """Every check on one node: (rebooted, outcomes)."""
     rebooted, reboot = check_reboot(obs)

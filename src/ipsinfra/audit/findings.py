@@ -9,8 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Priority(enum.IntEnum):
-    """§1.4, most urgent first."""
+    """§1.4, most urgent first; CONFIGURATION (0) is ipsinfra's own, outside §1.4.
 
+    A configuration finding (a secret variable unset...) says the audit could
+    not check a node at all: nothing is known to be down, no client is told,
+    but until it is fixed the node's real problems stay unseen, so it is listed first.
+    """
+
+    CONFIGURATION = 0  # ipsinfra's configuration: the node was not checked (not a §1.4 outage)
     SERVICE_DOWN = 1  # a service that does not work
     UNSTABLE = 2  # a service that works unstably
     IMMEDIATE_COMPLAINT = 3  # abuse needing an immediate reaction (a blocked VDS that could come back)
@@ -21,6 +27,7 @@ class Priority(enum.IntEnum):
     @property
     def label(self) -> str:
         return {
+            0: "configuration",
             1: "service down",
             2: "unstable",
             3: "abuse",
@@ -67,6 +74,10 @@ class NodeAudit(BaseModel):
 
     node: str
     reachable: bool
+    config_error: str | None = Field(
+        default=None,
+        description="the node was not checked: ipsinfra's configuration is wrong (not an outage)",
+    )
     rebooted: bool = False
     boot_id: str | None = None
     boot_time: dt.datetime | None = None

@@ -18,12 +18,14 @@ def to_markdown(report: AuditReport) -> str:
     if report.error:
         lines += [f"**The audit could not run:** {report.error}", ""]
     reachable = sum(n.reachable for n in report.nodes)
+    not_checked = [n.node for n in report.nodes if n.config_error]
     rebooted = [n.node for n in report.nodes if n.rebooted]
     vds_total = sum(n.vds_total for n in report.nodes)
     vds_running = sum(n.vds_running for n in report.nodes)
     lines.append(
         f"{len(report.nodes)} node(s), {reachable} answering; {vds_running} of {vds_total} VDS running; "
         f"rebooted since the last audit: {', '.join(rebooted) or 'none'}."
+        + (f" Not checked (configuration): {', '.join(not_checked)}." if not_checked else "")
     )
     open_findings = report.open_findings
     fixed = [f for f in report.findings if f.fixed]
@@ -33,7 +35,10 @@ def to_markdown(report: AuditReport) -> str:
     for f in open_findings:
         if f.priority is not current:
             current = f.priority
-            lines += ["", f"### {f.priority.value}. {f.priority.label} (§1.4)", ""]
+            if f.priority is Priority.CONFIGURATION:
+                lines += ["", "### Configuration: nodes not checked (not a §1.4 priority)", ""]
+            else:
+                lines += ["", f"### {f.priority.value}. {f.priority.label} (§1.4)", ""]
         rule = f" ({f.rule})" if f.rule else ""
         lines.append(f"- **{f.target}** on {f.node}: {f.message}{rule}. Next: {f.action}.")
     if fixed:
@@ -50,7 +55,7 @@ def to_dict(report: AuditReport) -> dict[str, Any]:
 
 
 def to_json(report: AuditReport) -> str:
-    return json.dumps(to_dict(report), indent=2, sort_keys=True)
+    return json.dumps(to_dict(report), indent=2, sort_keys=True, ensure_ascii=False)
 
 
 def to_junit(report: AuditReport) -> str:

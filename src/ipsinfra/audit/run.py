@@ -35,13 +35,14 @@ from ipsinfra.audit.checks import (
     RunningRecord,
     VdsFacts,
     facts_of,
+    misconfigured,
     run_checks,
     running_record,
     should_run,
     unreachable,
 )
 from ipsinfra.audit.findings import AuditReport, CheckOutcome, Finding, NodeAudit
-from ipsinfra.errors import InvalidInput, IpsinfraError
+from ipsinfra.errors import InvalidInput, IpsinfraError, SecretMissing
 from ipsinfra.hypervisors import DriverPool, HypervisorDriver, nodeshell
 from ipsinfra.identity import ip_key
 from ipsinfra.inventory import Fleet
@@ -300,6 +301,14 @@ class _Auditor:
         started = time.monotonic()
         try:
             return self._audit(node, started)
+        except SecretMissing as exc:  # our configuration, not the node: no outage, no client notice
+            return NodeAudit(
+                node=node.name,
+                reachable=False,
+                config_error=str(exc),
+                outcomes=[misconfigured(node.name, str(exc))],
+                duration_s=time.monotonic() - started,
+            )
         except IpsinfraError as exc:
             return NodeAudit(
                 node=node.name,
@@ -386,7 +395,9 @@ class _Auditor:
             }
             self.new_boots[node.name] = boot_now
             self.new_running[node.name] = running_record(obs, rebooted, self.today, fixed_now)
-        running = sum(1 for v in listed if v.state is VdsState.RUNNING)
+        # The report states the node after --fix: a VDS it started and verified runs now.
+        fixed = {f.target for o in outcomes if o.check in STARTABLE_CHECKS for f in o.findings if f.fixed}
+        running = sum(1 for v in listed if v.state is VdsState.RUNNING or v.name in fixed)
         return NodeAudit(
             node=node.name,
             reachable=True,

@@ -28,7 +28,8 @@ group and host vars, :mod:`.reading` reads a directory, :mod:`.records` and
 :mod:`.layout` converts plain data and dumps a fresh inventory,
 :mod:`.writeback` edits an existing inventory after a change to the fleet
 (:mod:`.yamledit` splices YAML text, :mod:`.atomic` locks and writes), and
-:mod:`.sync` brings it in line with what the nodes report (``inventory sync``).
+:mod:`.sync` brings it in line with what the nodes report (``inventory sync``);
+:mod:`.reference` writes docs/inventory.md, every field of every record, from the models.
 Which inventory a command reads when it is not given one is
 :func:`resolve_inventory`'s (:mod:`ipsinfra.inventory_source`): no default.
 

@@ -62,7 +62,12 @@ ANSIBLE_FIELD_MAP = {
         "ansible_user": "ssh_user",
         "ansible_ssh_private_key_file": "ssh_key_file",
     },
-    "switches": {"ansible_host": "host", "ansible_port": "port", "ansible_user": "username"},
+    "switches": {
+        "ansible_host": "host",
+        "ansible_port": "port",
+        "ansible_user": "username",
+        "ansible_ssh_private_key_file": "ssh_key_file",
+    },
     "vds": {"vds_name": "name", "vds_order": "order"},
     "dedicated": {"switch_port": "port"},
 }

@@ -24,7 +24,7 @@ from collections.abc import Collection, Iterable, Mapping
 from pydantic import Field
 
 from ipsinfra.identity import interface_key
-from ipsinfra.models import Frozen, SwitchPort, normalize_mac
+from ipsinfra.models import DedicatedServer, Frozen, SwitchPort, normalize_mac
 from ipsinfra.network.models import SwitchFacts, natural_port_key
 
 __all__ = [
@@ -35,11 +35,17 @@ __all__ = [
     "PortMapDiff",
     "PortMove",
     "PortRef",
+    "baseline_port_map",
     "build_port_map",
     "diff_port_map",
+    "diff_with_baseline",
     "find_uplinks",
+    "recorded_or_baseline",
 ]
 
+UNMAPPED_LINE = (
+    "unmapped  no map recorded yet: compared with the inventory's switch/switch_port (--write records it)"
+)
 # More distinct MACs than this on one port and it is a trunk/uplink. A hypervisor
 # node's port carries one MAC per VDS, so this is well above a node's VDS count.
 DEFAULT_UPLINK_THRESHOLD = 64
@@ -131,11 +137,15 @@ class PortMapDiff(Frozen):
     appeared: list[SwitchPort] = Field(default_factory=list)
     vanished: list[SwitchPort] = Field(default_factory=list)
     description_mismatches: list[DescriptionMismatch] = Field(default_factory=list)
+    unrecorded: bool = Field(
+        default=False,
+        description="no map was on record: compared with the inventory's baseline (diff_with_baseline)",
+    )
 
     @property
     def changed(self) -> bool:
-        """True when the map file should be rewritten (descriptions are the switch's business)."""
-        return bool(self.moved or self.appeared or self.vanished)
+        """True when the map file should be (re)written (descriptions are the switch's business)."""
+        return bool(self.unrecorded or self.moved or self.appeared or self.vanished)
 
     @property
     def empty(self) -> bool:
@@ -143,7 +153,8 @@ class PortMapDiff(Frozen):
 
     def lines(self) -> list[str]:
         """Human lines, for the CLI and the shift hand-over (§4.11)."""
-        out = [f"moved     {m.server}: {m.before} -> {m.after}" for m in self.moved]
+        out = [UNMAPPED_LINE] if self.unrecorded else []
+        out += [f"moved     {m.server}: {m.before} -> {m.after}" for m in self.moved]
         out += [f"appeared  {p.server}: {p.switch} {p.port}" for p in self.appeared]
         out += [f"vanished  {p.server}: was {p.switch} {p.port}" for p in self.vanished]
         out += [
@@ -311,3 +322,47 @@ def diff_port_map(
         vanished=sorted(vanished, key=_sort_key),
         description_mismatches=mismatches,
     )
+
+
+def baseline_port_map(servers: Iterable[DedicatedServer], switches: Collection[str]) -> PortMap:
+    """The map the inventory states: each dedicated server on its ``switch``/``switch_port``.
+
+    Only servers on one of ``switches`` (a site's) with both fields set; their
+    MACs come along. This is the map on record before any was written, so a
+    first poll reports what differs from the inventory, not every server as new.
+
+    >>> ded1 = DedicatedServer(name="ded1", site="msk1", switch="sw1", port="Gi0/5")
+    >>> [(p.switch, p.port, p.server) for p in baseline_port_map([ded1], {"sw1"}).ports]
+    [('sw1', 'Gi0/5', 'ded1')]
+    """
+    wanted = set(switches)
+    ports = [
+        SwitchPort(switch=d.switch, port=d.port, server=d.name, macs=list(d.macs))
+        for d in servers
+        if d.switch is not None and d.port is not None and d.switch in wanted
+    ]
+    return PortMap(ports=tuple(sorted(ports, key=_sort_key)))
+
+
+def recorded_or_baseline(recorded: PortMap, baseline: PortMap) -> PortMap:
+    """The map to diff against: the recorded one, or the inventory's baseline while none is recorded.
+
+    A site whose map was never written (no file, or no port in it) has no
+    record: without the baseline every server on it would be reported
+    "appeared" on the first run.
+    """
+    return recorded if recorded.ports else baseline
+
+
+def diff_with_baseline(
+    recorded: PortMap, baseline: PortMap, observed: PortMap, *, switches: Collection[str] | None = None
+) -> PortMapDiff:
+    """:func:`diff_port_map` against the recorded map, or against ``baseline`` while none is recorded.
+
+    Against the baseline the diff is marked ``unrecorded`` (so ``changed``: the
+    map is still to be written) and lists only what differs from the inventory.
+    """
+    diff = diff_port_map(recorded_or_baseline(recorded, baseline), observed, switches=switches)
+    if recorded.ports or not observed.ports:
+        return diff
+    return diff.model_copy(update={"unrecorded": True})

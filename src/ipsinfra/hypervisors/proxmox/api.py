@@ -52,7 +52,7 @@ def connect(node: Node, *, timeout: float = 30.0) -> ProxmoxAPI:
     user = node.api_user or "root@pam"
     if node.secret is None:
         raise InvalidInput(f"node {node.name}: secret: a Proxmox node needs a token or password reference")
-    secret = node.secret.resolve()
+    secret = node.secret.resolve(f"node {node.name}")
     verify: bool | str = (node.ca_file or True) if node.verify_tls else False
     kwargs: dict[str, Any] = {"user": user, "verify_ssl": verify, "timeout": timeout}
     if node.api_token_id:
