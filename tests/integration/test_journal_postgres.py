@@ -610,7 +610,12 @@ def test_the_modules_refuse_a_password_in_the_journal_option(tmp_path: Path) -> 
         common.check_journal_options(module)
     assert SECRET not in str(info.value) and SECRET in module.no_log_values
     common.check_journal_options(FakeModule(journal="postgresql+psycopg://u@db/j"))
+    before = os.environ.get(PASSWORD_FILE_ENV)
     with pytest.MonkeyPatch.context() as mp:
-        mp.delenv(PASSWORD_FILE_ENV, raising=False)
+        # set, then deleted: recorded, so the variable the module sets is removed again on exit
+        # (a later test's PostgreSQL URL would otherwise read this absent password file)
+        mp.setenv(PASSWORD_FILE_ENV, "")
+        mp.delenv(PASSWORD_FILE_ENV)
         common.check_journal_options(FakeModule(journal_password_file=str(tmp_path / "pw")))
         assert os.environ[PASSWORD_FILE_ENV] == str(tmp_path / "pw")
+    assert os.environ.get(PASSWORD_FILE_ENV) == before

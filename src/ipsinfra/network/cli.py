@@ -10,16 +10,25 @@ failed or the map / descriptions differ and were not updated, 2 bad input.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ipsinfra.errors import IpsinfraError
+from ipsinfra.cli_support import dump_json, progress
+from ipsinfra.errors import InvalidInput, IpsinfraError
 from ipsinfra.inventory_source import OPTION_HELP, resolve_inventory
-from ipsinfra.models import Switch
-from ipsinfra.network.portmap import PortMap, PortMapDiff, build_port_map, diff_port_map
-from ipsinfra.network.portmap_file import map_file_path, read_port_map, write_port_map
+from ipsinfra.models import DedicatedServer, Switch
+from ipsinfra.network.portmap import (
+    PortMap,
+    PortMapDiff,
+    baseline_port_map,
+    build_port_map,
+    diff_with_baseline,
+)
+from ipsinfra.network.portmap_file import map_file_path
+from ipsinfra.network.portmap_store import MapStore, open_map_store, read_recorded, write_recorded
 from ipsinfra.network.switches import SwitchCredentials, collect, set_descriptions
 
 __all__ = ["app", "run_portmap", "server_macs_of"]
@@ -79,16 +88,34 @@ def run_portmap(
     journal: Any = None,
     echo: Any = typer.echo,
     platforms: Any = None,
+    dedicated: Iterable[DedicatedServer] = (),
+    record: list[dict[str, Any]] | None = None,
+    store: MapStore | None = None,
 ) -> int:
     """Poll, diff per site, print, and apply what was asked.
 
-    Returns the exit status: 0 the map is current, 1 a switch failed or the map
-    / descriptions differ and were not updated (bad input is 2, from the CLI).
+    ``record``, when given, gets one dict per site (``--json``): the diff, the
+    switches that failed, whether the map file was written.
+
+    ``key_file`` overrides the switches' own ``ssh_key_file``. Where a site has
+    no recorded map yet, the ``dedicated`` servers' ``switch``/``switch_port``
+    are its baseline (:func:`recorded_or_baseline`).
+
+    Returns the exit status: 0 the map is current (nothing differed, or
+    ``write`` wrote it) and every switch answered; 1 a switch failed, a write
+    failed, or without ``write``/``set_descr`` the map / descriptions differ
+    (bad input is 2, from the CLI). ``write`` fixes the map only: description
+    mismatches are still printed, and ``set_descr`` is what writes them.
+
+    ``store`` (:func:`~ipsinfra.network.portmap_store.open_map_store`): the
+    state store is the record of each site's map (``portmap:<site>``); the map
+    file is still written where the inventory is writable, and where the two
+    disagree the line printed says which one was used.
     """
+    servers = list(dedicated)
 
     def creds(sw: Switch) -> SwitchCredentials:
-        base = SwitchCredentials.for_switch(sw)
-        return SwitchCredentials(password=base.password, key_file=key_file)
+        return SwitchCredentials.for_switch(sw, key_file=key_file)
 
     report = collect(switches, credentials=creds, timeout=timeout, max_workers=workers, platforms=platforms)
     status = 0
@@ -104,26 +131,51 @@ def run_portmap(
         facts = [f for f in report.facts if f.switch in answered]
         observed = build_port_map(facts, server_macs, hosts=hosts or set())
         path = map_file_path(inventory, site)
-        recorded = read_port_map(path)
-        diff = diff_port_map(recorded, observed, switches=answered)
+        rec = read_recorded(path, site, store)  # the store's map when a store is named, else the file's
+        recorded = rec.port_map
+        baseline = baseline_port_map(servers, {s.name for s in site_switches})  # while nothing is recorded
+        diff = diff_with_baseline(recorded, baseline, observed, switches=answered)
         mapped = f"{len(observed.ports)} ports mapped on {len(answered)}/{len(site_switches)} switches"
         echo(f"site {site}: {mapped}")
+        if rec.note:
+            echo(f"  {rec.note}")
         for line in diff.lines():
             echo(f"  {line}")
         for c in observed.conflicts:
             echo(f"  conflict  {c.switch} {c.port}: MACs of {', '.join(c.servers)}")
-        if write and diff.changed:
-            merged = _merge(recorded, observed, answered)
-            write_port_map(path, merged, site)
-            echo(f"  wrote {path}")
-        elif diff.changed and status == 0:
+        written = False
+        if write and (diff.changed or rec.behind):
+            merged = _merge(recorded, observed, answered) if diff.changed else recorded
+            done = write_recorded(rec, merged, store)
+            written = done.written
+            for line in done.lines():
+                echo(f"  {line}")
+        elif (diff.changed or rec.behind) and status == 0:
             status = 1
         if set_descr and diff.description_mismatches:
             status = max(
                 status, _set_descriptions(site_switches, diff, key_file, timeout, journal, echo, platforms)
             )
-        elif diff.description_mismatches and status == 0:
-            status = 1
+        elif diff.description_mismatches and not write and status == 0:
+            status = 1  # a report: descriptions to fix (--write only fixes the map)
+        if record is not None:
+            record.append(
+                {
+                    "site": site,
+                    "map_file": str(path),
+                    "written": written,
+                    "recorded_in": rec.source,
+                    "switches": sorted(s.name for s in site_switches),
+                    "failed_switches": {
+                        s.name: f"{report.results[s.name].failure}: {report.results[s.name].reason}"
+                        for s in site_switches
+                        if s.name not in answered
+                    },
+                    "ports_mapped": len(observed.ports),
+                    **diff.model_dump(mode="json"),
+                    "conflicts": [c.model_dump(mode="json") for c in observed.conflicts],
+                }
+            )
     return status
 
 
@@ -145,12 +197,11 @@ def _set_descriptions(
         wanted = by_switch.get(sw.name)
         if not wanted:
             continue
-        base = SwitchCredentials.for_switch(sw)
         try:
             done = set_descriptions(
                 sw,
                 wanted,
-                credentials=SwitchCredentials(password=base.password, key_file=key_file),
+                credentials=SwitchCredentials.for_switch(sw, key_file=key_file),
                 timeout=timeout,
                 journal=journal,
                 platforms=platforms,
@@ -180,13 +231,23 @@ def portmap(
     set_descriptions_: Annotated[
         bool, typer.Option("--set-descriptions", help="write server names into port descriptions")
     ] = False,
-    key_file: Annotated[str | None, typer.Option(help="SSH private key for the switches")] = None,
+    key_file: Annotated[
+        str | None,
+        typer.Option(
+            help="SSH private key for the switches (default: each switch's ansible_ssh_private_key_file)"
+        ),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="seconds per switch login/command")] = 20.0,
     workers: Annotated[
         int | None, typer.Option(help="switches polled at once (default: all, at most 64)")
     ] = None,
     journal_url: Annotated[
-        str | None, typer.Option("--journal", help="journal URL for description writes")
+        str | None,
+        typer.Option(
+            "--journal",
+            help="state store URL (default $IPSINFRA_JOURNAL): the port map's record, and the journal "
+            "of description writes",
+        ),
     ] = None,
     hypervisors: Annotated[
         bool,
@@ -195,14 +256,31 @@ def portmap(
             help="take VDS MACs from the hypervisors (what runs now), not only the inventory",
         ),
     ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress on stderr (shown only on a terminal anyway).")
+    ] = False,
 ) -> None:
-    """Poll the switches and print what moved, appeared, vanished and which descriptions are wrong."""
+    """Poll the switches and print what moved, appeared, vanished and which descriptions are wrong.
+
+    Exit 0: the map is current (or --write wrote it; description mismatches
+    are printed, --set-descriptions writes them); 1: a switch did not answer,
+    a write failed, or (without --write/--set-descriptions) something differs;
+    2: bad input.
+    """
     from ipsinfra.inventory import load
 
     if check and (write or set_descriptions_):
         raise typer.BadParameter("--check touches nothing; drop --write/--set-descriptions")
     inventory = resolve_inventory(inventory)
     fleet = load(inventory)  # bad input: ipsinfra's CLI prints one line and exits 2
+    for field, wanted, known in (
+        ("site", site, {s.site for s in fleet.switches.values()}),
+        ("switch", switch, set(fleet.switches)),
+    ):
+        for value in wanted or []:
+            if value not in known:
+                raise InvalidInput(f"{field}: value {value!r}: no switch of the inventory has it")
     switches = [
         s
         for s in fleet.switches.values()
@@ -211,28 +289,40 @@ def portmap(
     if not switches:
         typer.echo("no switches selected", err=True)
         raise typer.Exit(1)
-    journal = None
-    if set_descriptions_:
+    # A store named by --journal or $IPSINFRA_JOURNAL is the map's record; --check creates nothing.
+    store = open_map_store(journal_url, create=not check)
+    journal = store.journal if store is not None else None
+    if set_descriptions_ and journal is None:
         from ipsinfra.journal import Journal
 
         journal = Journal(journal_url)
+    lines: list[str] = []
+    echo: Any = lines.append if as_json else typer.echo
+    record: list[dict[str, Any]] | None = [] if as_json else None
     try:
-        macs = server_macs_of(fleet)
-        if hypervisors:
-            macs.update(server_macs_from_hypervisors(fleet, echo=typer.echo))
-        status = run_portmap(
-            switches,
-            macs,
-            inventory,
-            hosts=set(fleet.nodes),
-            write=write and not check,
-            set_descr=set_descriptions_ and not check,
-            key_file=key_file,
-            timeout=timeout,
-            workers=workers,
-            journal=journal,
-        )
+        with progress(f"portmap: polling {len(switches)} switch(es)", quiet=quiet):
+            macs = server_macs_of(fleet)
+            if hypervisors:
+                macs.update(server_macs_from_hypervisors(fleet, echo=echo))
+            status = run_portmap(
+                switches,
+                macs,
+                inventory,
+                hosts=set(fleet.nodes),
+                write=write and not check,
+                set_descr=set_descriptions_ and not check,
+                key_file=key_file,
+                timeout=timeout,
+                workers=workers,
+                journal=journal,
+                dedicated=fleet.dedicated.values(),
+                echo=echo,
+                record=record,
+                store=store,
+            )
     finally:
         if journal is not None:
             journal.close()
+    if as_json:
+        print(dump_json({"sites": record, "lines": lines, "exit_code": status}), flush=True)
     raise typer.Exit(status)

@@ -35,7 +35,9 @@ __all__ = [
     "dump_port_map",
     "load_port_map",
     "map_file_path",
+    "port_block",
     "read_port_map",
+    "sorted_ports",
     "write_port_map",
 ]
 
@@ -50,20 +52,30 @@ def map_file_path(inventory: str | Path, site: str) -> Path:
     return Path(inventory) / MAP_FILE_NAME.format(site=site)
 
 
+def sorted_ports(port_map: PortMap) -> list[SwitchPort]:
+    """The map's ports in the file's order: by switch, then naturally by port."""
+    return sorted(port_map.ports, key=lambda p: (p.switch, natural_port_key(p.port)))
+
+
+def port_block(p: SwitchPort) -> dict[str, Any]:
+    """What the file (and the state store) keeps of one port: only the fields that are set."""
+    block: dict[str, Any] = {}
+    if p.uplink:
+        block["uplink"] = True
+    if p.server is not None:
+        block["server"] = p.server
+    if p.description:
+        block["description"] = p.description
+    if p.macs:
+        block["macs"] = sorted(p.macs)
+    return block
+
+
 def dump_port_map(port_map: PortMap, site: str) -> str:
     """The file's text for ``port_map``: stable, so git shows only real changes."""
     switches: dict[str, dict[str, dict[str, Any]]] = {}
-    for p in sorted(port_map.ports, key=lambda p: (p.switch, natural_port_key(p.port))):
-        block: dict[str, Any] = {}
-        if p.uplink:
-            block["uplink"] = True
-        if p.server is not None:
-            block["server"] = p.server
-        if p.description:
-            block["description"] = p.description
-        if p.macs:
-            block["macs"] = sorted(p.macs)
-        switches.setdefault(p.switch, {})[p.port] = block
+    for p in sorted_ports(port_map):
+        switches.setdefault(p.switch, {})[p.port] = port_block(p)
     header = f"# §4.6 network map of site {site}. Written by `ipsinfra portmap --write`; review in git.\n"
     body = yaml.safe_dump(
         {"site": site, "switches": switches}, sort_keys=False, default_flow_style=False, allow_unicode=True
