@@ -46,6 +46,10 @@ def read_tree(path: str | Path) -> tuple[GroupTree, VarsOf, Callable[[str], Sour
     else:
         raise InventoryError(f"{given}: no such inventory")
     base = hosts_file.parent
+    # A write-back interrupted midway (a crash) left an intent: roll it back before reading.
+    from ipsinfra.inventory.atomic import recover
+
+    recover(base)
 
     raw = read_yaml(hosts_file, str(hosts_file))
     tree = GroupTree(str(hosts_file))

@@ -12,8 +12,9 @@ fleet, or the next audit reports ipsinfra's own work as drift. Three layers:
   :meth:`~InventoryChange.ansible_diff` is Ansible's ``diff`` (before/after).
 - :func:`write_back`: reads the files, computes, checks that the edited
   inventory still loads and says what the update says, then writes under a
-  lock, each file atomically (temp file in the same folder, fsync,
-  ``os.replace``). It never raises for an inventory problem: an unwritable
+  lock, all files or none (:mod:`ipsinfra.inventory.atomic`: temp files
+  fsynced, backups, an intent record, ``os.replace``; an interrupted
+  write-back is rolled back by the next one). It never raises for an inventory problem: an unwritable
   folder, a host_vars file with a syntax error, a file renamed by someone
   else come back as :attr:`InventoryChange.error`, naming the file, with the
   diff of what to change by hand where it could be computed.
@@ -46,7 +47,15 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast
 from pydantic import BaseModel, ConfigDict, Field
 
 from ipsinfra.errors import InvalidName, InventoryError, IpsinfraError
-from ipsinfra.inventory.atomic import LOCK_NAME, inventory_lock, write_atomically
+from ipsinfra.inventory.atomic import (
+    BACKUP_SUFFIX,
+    LOCK_NAME,
+    PENDING_NAME,
+    TEMP_SUFFIX,
+    inventory_lock,
+    settle,
+    write_atomically,
+)
 from ipsinfra.inventory.fleet import Fleet
 from ipsinfra.inventory.yamledit import (
     DELETE,
@@ -483,7 +492,8 @@ def _verify(base: Path, hosts_file: str, edits: Sequence[FileEdit], updates: Seq
 
     with tempfile.TemporaryDirectory(prefix="ipsinfra-wb-") as tmp:
         copy = Path(tmp) / "inv"
-        shutil.copytree(base, copy, ignore=shutil.ignore_patterns(".git", LOCK_NAME, ".*.tmp"))
+        ours = (".git", LOCK_NAME, PENDING_NAME, f".*{TEMP_SUFFIX}", f".*{BACKUP_SUFFIX}")
+        shutil.copytree(base, copy, ignore=shutil.ignore_patterns(*ours))
         for edit in edits:
             if edit.renamed_from:
                 (copy / edit.renamed_from).unlink(missing_ok=True)
@@ -560,6 +570,16 @@ def write_updates(
         )
         try:
             with lock:
+                if not check:
+                    put_back = settle(base)
+                    if put_back and journal is not None:
+                        with contextlib.suppress(IpsinfraError):
+                            journal.record(
+                                "inventory.rollback",
+                                f"{base}: {', '.join(put_back)}",
+                                detail="an interrupted write-back was rolled back: the files are as before",
+                                actor=actor,
+                            )
                 change = _compute(base, hosts_file, updates, check)
                 if change.edits and not check:
                     _verify(base, hosts_file, change.edits, updates)
@@ -693,6 +713,7 @@ def writes_back(func: Callable[P, R]) -> Callable[P, R]:
 __all__ = [
     "DELETE",
     "LOCK_NAME",
+    "PENDING_NAME",
     "FileEdit",
     "InventoryChange",
     "RecordUpdate",
