@@ -10,6 +10,8 @@ The inventory is ``-i DIR``, else ``IPSINFRA_INVENTORY``, else Ansible's own
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
 import sys
 from collections.abc import Callable
@@ -21,14 +23,31 @@ from rich.console import Console
 from rich.table import Table
 
 from ipsinfra import naming, passwords
+from ipsinfra.cli_support import (
+    VDS_NAME_HELP,
+    check_password_file,
+    counted_progress,
+    dump_json,
+    progress,
+    settings,
+    vds_name,
+    warn_deprecated,
+    write_password_file,
+)
 from ipsinfra.errors import Conflict, InvalidInput, IpsinfraError, NotFound, TargetProofFailed
 from ipsinfra.inventory_source import OPTION_HELP, resolve_inventory
 
+EXIT_CODES = (
+    "Exit codes, every command: 0 done; 1 failed, or findings to act on; 2 bad input "
+    "(one line naming the field and the value; nothing was changed). "
+    "abuse handle also: 3 proposed, waiting for --confirm."
+)
+
 app = typer.Typer(
     name="ipsinfra",
-    help="A hosting provider's support rules as code (see RULES.md section numbers).",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 journal_app = typer.Typer(help="The append-only action journal (§11.6).", no_args_is_help=True)
@@ -44,7 +63,13 @@ def _mount_subapps() -> None:
     from ipsinfra.resize_cli import resize_cmd
 
     app.add_typer(abuse_app, name="abuse")
-    app.add_typer(portmap_app, name="portmap")
+    if portmap_app.registered_commands or portmap_app.registered_groups:
+        app.add_typer(portmap_app, name="portmap")  # subcommands: a group that lists them
+    else:  # one job: a plain command, so its help shows no COMMAND placeholder
+        assert portmap_app.registered_callback is not None
+        callback = portmap_app.registered_callback.callback
+        assert callback is not None
+        app.command("portmap")(callback)
     app.command("resize")(resize_cmd)
     app.command("trust")(trust_cmd)
 
@@ -58,6 +83,9 @@ err = Console(stderr=True, soft_wrap=True)
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress on stderr (shown only on a terminal anyway).")
+]
 # No default: resolve_inventory() takes -i, else IPSINFRA_INVENTORY, else Ansible's own setting.
 InventoryOpt = Annotated[Path | None, typer.Option("--inventory", "-i", help=OPTION_HELP, show_default=False)]
 
@@ -71,9 +99,67 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
 
 def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
     if as_json:
-        out.print_json(json.dumps(data, default=str))
+        print_json(data)
     else:
         render()
+
+
+def print_json(data: Any) -> None:
+    """JSON on stdout in the CLI's one style (UTF-8 as is: ``§``, never ``\\u00a7``)."""
+    print(dump_json(data), flush=True)  # not through rich: no markup, no :emoji: codes
+
+
+def version_string() -> str:
+    """The installed distribution's version (importlib.metadata), else the package's own."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ipsinfra")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from ipsinfra import __version__
+
+        return __version__
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(f"ipsinfra {version_string()}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """A hosting provider's support rules as code (see RULES.md section numbers).
+
+    Every command that reports takes --json; every VDS argument takes the house
+    name VPS1234(34.56) or its DNS-safe twin VPS1234-34-56. Long steps show
+    progress on stderr when it is a terminal (--quiet: never). Shell
+    completion: --install-completion, or `ipsinfra completion bash|zsh|fish`.
+    """
+    settings.quiet = quiet
+
+
+@app.command("completion")
+def completion_cmd(
+    shell: Annotated[str, typer.Argument(help="bash, zsh, fish or powershell.")],
+) -> None:
+    """Print the shell completion script for SHELL (to source, or to save where the shell looks).
+
+    bash: ipsinfra completion bash > ~/.local/share/bash-completion/completions/ipsinfra
+    """
+    from typer._completion_shared import Shells, get_completion_script
+
+    shells = [s.value for s in Shells]
+    if shell not in shells:
+        fail(f"shell: value {shell!r}: use one of {', '.join(shells)}")
+    script = get_completion_script(prog_name="ipsinfra", complete_var="_IPSINFRA_COMPLETE", shell=shell)
+    print(script, flush=True)
 
 
 @app.command("name")
@@ -106,7 +192,7 @@ def password_cmd(
     candidate = sys.stdin.readline().rstrip("\n")
     found = passwords.problems(candidate, name=name, order=order)
     if as_json:
-        out.print_json(json.dumps({"acceptable": not found, "problems": found}))
+        print_json({"acceptable": not found, "problems": found})
     else:
         for p in found:
             out.print(f"- {p}", markup=False)
@@ -182,7 +268,7 @@ def inventory_sync(
 
 def print_fleet(fleet: Any, as_json: bool) -> None:
     if as_json:
-        out.print_json(fleet.model_dump_json())
+        print_json(fleet.model_dump(mode="json"))
         return
     nodes = Table(title="Nodes")
     for col in ("node", "site", "kind", "main IP", "CPUs", "VDS"):
@@ -429,6 +515,18 @@ def provision_cmd(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the root password from stdin (checked, §4.8).")
     ] = False,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--password-file",
+            help="Write the generated password here, mode 0600. The file must not exist (or be empty): "
+            "a password is never overwritten.",
+            show_default=False,
+        ),
+    ] = None,
+    show_password: Annotated[
+        bool, typer.Option("--show-password", help="Print the generated password on stdout (and in --json).")
+    ] = False,
     step_timeout: Annotated[float, typer.Option(help="Deadline per step, seconds.")] = 300.0,
     inventory: InventoryOpt = None,
     journal: JournalOpt = None,
@@ -436,10 +534,29 @@ def provision_cmd(
     write_back: WriteBackOpt = True,
     commit: CommitOpt = False,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Provision a VDS for an order (§8): plan, create, set a generated password, verify."""
+    """Provision a VDS for an order (§8): plan, create, set a generated password, verify.
+
+    The generated root password goes where you say: --password-file PATH
+    (0600, never overwritten), --show-password (stdout), or both; one is
+    required unless --password-stdin or --check. It never reaches stderr,
+    the journal or a log.
+    """
     from ipsinfra.models import Order, build
     from ipsinfra.provision import provision
+
+    if password_file is not None:
+        password_file = password_file.expanduser()
+    if not (check or password_stdin or show_password or password_file is not None):
+        fail(
+            "password: value None: the generated root password needs a place: --password-file PATH "
+            "(0600) and/or --show-password (stdout); or give one with --password-stdin"
+        )
+    if password_stdin and password_file is not None:
+        fail(f"password_file: value {str(password_file)!r}: --password-stdin gives it; nothing to write")
+    if password_file is not None:
+        check_password_file(password_file)
 
     the_order = build(
         Order,
@@ -463,7 +580,8 @@ def provision_cmd(
     inventory = resolve_inventory(inventory)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     fleet, pool, jr = _open(inventory, journal)
-    with pool, jr:
+    doing = "planning" if check else "creating"
+    with pool, jr, progress(f"provision order {order} on {node}: {doing}", quiet=quiet):
         result = provision(
             the_order,
             fleet,
@@ -474,9 +592,24 @@ def provision_cmd(
             step_timeout=step_timeout,
             inventory=inventory if write_back else None,
         )
+    stored = None
+    if result.password is not None and password_file is not None and not password_stdin:
+        try:
+            write_password_file(password_file, result.password.get_secret_value())
+            stored = str(password_file)
+        except (OSError, InvalidInput) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            err.print(
+                f"ipsinfra: error: password_file: value {str(password_file)!r}: {reason}; the VDS was "
+                "created, its password is NOT stored: set a new one",
+                markup=False,
+                highlight=False,
+            )
     committed = commit_inventory(result.inventory_change, commit)
+    shown = result.password is not None and show_password and not password_stdin
     data = result.model_dump(mode="json", exclude={"password"})
-    if result.password is not None:
+    data["password_file"] = stored
+    if shown and result.password is not None:
         data["password"] = result.password.get_secret_value()
 
     def render() -> None:
@@ -494,17 +627,20 @@ def provision_cmd(
         print_inventory_change(result.inventory_change, committed)
         for m in result.mismatches:
             out.print(f"MISMATCH (§8.1-8.4): {m}", markup=False)
-        if result.password is not None:
-            out.print(f"root password (shown once): {result.password.get_secret_value()}", markup=False)
+        if stored is not None:
+            out.print(f"root password written to {stored} (mode 0600)", markup=False, highlight=False)
+        if shown and result.password is not None:
+            print(f"root password (shown once): {result.password.get_secret_value()}", flush=True)
 
     emit(data, as_json, render)
-    if result.mismatches:
+    lost = result.password is not None and password_file is not None and stored is None and not password_stdin
+    if result.mismatches or lost:
         raise typer.Exit(EXIT_FAILED)
 
 
 @app.command("migrate")
 def migrate_cmd(
-    name: Annotated[str, typer.Argument(help="The VDS's house name, e.g. 'VPS1234(34.56)'.")],
+    name: Annotated[str, typer.Argument(help=VDS_NAME_HELP, show_default=False)],
     to: Annotated[str, typer.Option("--to", help="Target node.")],
     offline: Annotated[
         bool, typer.Option("--offline", help="Offline migration (stop, move, start).")
@@ -515,14 +651,16 @@ def migrate_cmd(
     write_back: WriteBackOpt = True,
     commit: CommitOpt = False,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Migrate a VDS to another node (§9): exact vCPUs, renamed, VNC and network moved, verified."""
     from ipsinfra.migrate import migrate
 
-    naming.parse_vps_name(name)
+    name = vds_name(name)
     inventory = resolve_inventory(inventory)
     fleet, pool, jr = _open(inventory, journal)
-    with pool, jr:
+    how = "planning" if check else "offline" if offline else "live"
+    with pool, jr, progress(f"migrate {name} to {to} ({how})", quiet=quiet):
         result = migrate(
             name,
             to,
@@ -567,13 +705,22 @@ def audit_cmd(
     reach: Annotated[
         bool, typer.Option("--reach/--no-reach", help="Probe SSH/RDP on running VDS (§4.10).")
     ] = True,
-    fmt: Annotated[str, typer.Option("--format", help="md, json or junit.")] = "md",
+    fmt: Annotated[
+        str, typer.Option("--format", help="md (default), json (as --json) or junit, on stdout.")
+    ] = "md",
     output: Annotated[Path | None, typer.Option(help="Also write the report to this file.")] = None,
     junit: Annotated[Path | None, typer.Option(help="Also write a JUnit XML file here.")] = None,
     recheck_delay: Annotated[float, typer.Option(help="Seconds before re-reading transitional VDS.")] = 5.0,
-    processes: Annotated[
+    workers: Annotated[
         int | None,
-        typer.Option(help="Worker processes (default: one per 25 nodes, <= 4 per CPU, <= 16; 1 with --fix)."),
+        typer.Option(
+            "--workers",
+            help="Worker processes (default: one per 25 nodes, <= 4 per CPU, <= 16; 1 with --fix).",
+            show_default=False,
+        ),
+    ] = None,
+    processes: Annotated[
+        int | None, typer.Option("--processes", hidden=True, help="Deprecated: use --workers.")
     ] = None,
     notify: Annotated[
         bool, typer.Option("--notify", help="§5.1: notify clients of nodes found down (once per outage).")
@@ -582,18 +729,30 @@ def audit_cmd(
     sender: Annotated[str | None, typer.Option("--from", help="With --notify: the notices' sender.")] = None,
     inventory: InventoryOpt = None,
     journal: JournalOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
-    """The nightly audit (§5.2, §4.4, §4.10, §2.1): exit 0 clean, 1 findings, 2 could not run."""
+    """The nightly audit (§5.2, §4.4, §4.10, §2.1): exit 0 clean, 1 findings, 2 could not run.
+
+    With --fix the report shows the fleet after the fix (what was started is
+    counted as running, and listed under "Fixed by this audit").
+    """
     from ipsinfra import audit
 
     if fmt not in {"md", "json", "junit"}:
         fail(f"format: value {fmt!r}: use md, json or junit")
+    if as_json:
+        if fmt not in {"md", "json"}:
+            fail(f"format: value {fmt!r}: --json prints JSON; drop --format {fmt}")
+        fmt = "json"
+    workers = _workers_option(workers, processes, fix=fix)
     dc_names = audit.load_dc_names(dc_list) if dc_list is not None else None
     if notify and (outbox is None or sender is None):
         fail("notify: value True: --notify needs --outbox DIR and --from ADDRESS")
     fleet, pool, jr = _open(resolve_inventory(inventory), journal)
     handover: list[str] = []
-    with pool, jr:
+    total = len([n for n in fleet.nodes if not nodes or n in nodes])
+    with pool, jr, counted_progress("audit", total, quiet=quiet) as advance:
         report = audit.run(
             fleet,
             pool,
@@ -603,8 +762,8 @@ def audit_cmd(
             dc_names=dc_names,
             reach=reach,
             recheck_delay=recheck_delay,
-            processes=processes,
-            progress=_progress_line,
+            processes=workers,
+            progress=lambda node_audit: advance(_node_done(node_audit)),
         )
         if notify:
             from ipsinfra import outage
@@ -615,26 +774,39 @@ def audit_cmd(
             for problem in notes.problems:
                 err.print(f"notify: {problem}", markup=False)
     _print_audit(report, fmt, output, junit)
-    for line in handover:
-        out.print(line, markup=False, highlight=False)
+    for line in handover:  # stdout holds one JSON/JUnit document: the hand-over lines go beside it
+        (out if fmt == "md" else err).print(line, markup=False, highlight=False)
     raise typer.Exit(report.exit_code)
 
 
-def _progress_line(node_audit: Any) -> None:
-    state = "ok" if node_audit.reachable else "UNREACHABLE"
-    err.print(
-        f"audit: {node_audit.node}: {state}, {len(node_audit.findings)} finding(s), "
-        f"{node_audit.duration_s:.1f} s",
-        markup=False,
-        highlight=False,
-    )
+def _workers_option(workers: int | None, processes: int | None, *, fix: bool) -> int | None:
+    """``--workers`` (or the deprecated ``--processes``), checked here so the error names the flag."""
+    flag = "workers"
+    if processes is not None:
+        warn_deprecated("--processes", "--workers")
+        if workers is not None and workers != processes:
+            fail(f"workers: value {workers}: --processes (deprecated) says {processes}; give only --workers")
+        workers, flag = processes, "processes"
+    if workers is not None and workers < 1:
+        fail(f"{flag}: value {workers}: must be at least 1")
+    if workers is not None and workers > 1 and fix:
+        fail(f"{flag}: value {workers}: an audit with --fix runs in one process (its starts are journalled)")
+    return workers
+
+
+def _node_done(node_audit: Any) -> str:
+    state = "ok" if node_audit.reachable else "NOT CHECKED" if node_audit.config_error else "UNREACHABLE"
+    return f"{node_audit.node}: {state}, {len(node_audit.findings)} finding(s), {node_audit.duration_s:.1f} s"
 
 
 def _print_audit(report: Any, fmt: str, output: Path | None, junit: Path | None) -> None:
     from ipsinfra import audit
 
-    text = {"md": audit.to_markdown, "json": audit.to_json, "junit": audit.to_junit}[fmt](report)
-    out.print(text, markup=False, highlight=False, soft_wrap=True)
+    if fmt == "json":
+        text = dump_json(json.loads(audit.to_json(report)), sort_keys=True)  # § as is, not \\u00a7
+    else:
+        text = {"md": audit.to_markdown, "junit": audit.to_junit}[fmt](report)
+    print(text.rstrip("\n"), flush=True)
     if output is not None:
         output.write_text(text, encoding="utf-8")
     if junit is not None:
@@ -653,6 +825,7 @@ def block_cmd(
     write_back: WriteBackOpt = True,
     commit: CommitOpt = False,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Block the server behind IP (§7.2): proven first (§11.8), stopped, autostart off / port down."""
     _block_or_unblock(
@@ -667,6 +840,7 @@ def block_cmd(
         ref=ref,
         write_back=write_back,
         commit=commit,
+        quiet=quiet,
     )
 
 
@@ -680,10 +854,20 @@ def unblock_cmd(
     write_back: WriteBackOpt = True,
     commit: CommitOpt = False,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Lift a block: autostart as it was and started again, or the switch port brought up."""
     _block_or_unblock(
-        "unblock", ip, inventory, journal, check, as_json, dc_list, write_back=write_back, commit=commit
+        "unblock",
+        ip,
+        inventory,
+        journal,
+        check,
+        as_json,
+        dc_list,
+        write_back=write_back,
+        commit=commit,
+        quiet=quiet,
     )
 
 
@@ -700,15 +884,22 @@ def _block_or_unblock(
     ref: str | None = None,
     write_back: bool = True,
     commit: bool = False,
+    quiet: bool = False,
 ) -> None:
     from ipsinfra import audit
     from ipsinfra.abuse.block import block, unblock
 
+    try:
+        ipaddress.ip_address(ip.strip())
+    except ValueError:  # before the journal is opened: bad input changes nothing
+        fail(f"ip: value {ip!r}: not an IPv4 or IPv6 address")
     dc_names = audit.load_dc_names(dc_list) if dc_list is not None else None
     inventory = resolve_inventory(inventory)
     written = inventory if write_back else None
     fleet, pool, jr = _open(inventory, journal)
-    with pool, jr:
+    then = "stopping it (a guest may take 30 s)" if action == "block" else "starting it"
+    doing = f"{action} {ip}: proving the target" + ("" if check else f", then {then}")
+    with pool, jr, progress(doing, quiet=quiet):
         if action == "block":
             result = block(
                 ip,
@@ -769,8 +960,9 @@ def main(argv: list[str] | None = None) -> int:
     from ipsinfra.hostkeys import HostKeyError
 
     redact.install()
+    settings.quiet = False
     try:
-        rv = app(args=argv, prog_name="ipsinfra", standalone_mode=False)
+        rv = command().main(args=argv, prog_name="ipsinfra", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (InvalidInput, NotFound, Conflict, TargetProofFailed, HostKeyError) as exc:
@@ -791,6 +983,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return rv if isinstance(rv, int) else EXIT_OK
+
+
+@functools.cache
+def command() -> Any:
+    """The click command tree of :data:`app`, with flags shown without a ``<bool>`` placeholder.
+
+    Built once per process (every command is registered at import).
+    """
+    from typer.core import TyperOption
+    from typer.main import get_command
+
+    def tidy(cmd: Any) -> None:
+        ctx = typer.Context(cmd, info_name=cmd.name)
+        for param in cmd.get_params(ctx):  # includes --help, created here once and kept
+            if isinstance(param, TyperOption) and param.is_bool_flag and param.metavar is None:
+                param.metavar = ""
+        for sub in getattr(cmd, "commands", {}).values():
+            tidy(sub)
+
+    root_command = get_command(app)
+    tidy(root_command)
+    return root_command
 
 
 def _one_line(exc: BaseException) -> None:

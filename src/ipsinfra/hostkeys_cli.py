@@ -7,7 +7,6 @@ key is already pinned (possibly someone else answering) or bad input.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import typer
 from rich.console import Console
 
 from ipsinfra import hostkeys
+from ipsinfra.cli_support import dump_json
 from ipsinfra.errors import InvalidInput
 from ipsinfra.inventory_source import SOURCES_HELP, find_inventory
 
@@ -124,6 +124,6 @@ def trust_cmd(
 
 def _done(info: dict[str, object], as_json: bool, line: str) -> None:
     if as_json:
-        out.print_json(json.dumps(info))
+        print(dump_json(info), flush=True)
     else:
         out.print(line, markup=False, highlight=False)

@@ -2,8 +2,10 @@
 
 Register it on the main CLI as a command (not a sub-app: a click group would
 take options only before NAME): ``app.command("resize")(resize_cli.resize_cmd)``,
-then ``ipsinfra resize NAME --ticket N --cores 4 --price cores=300``.
+then ``ipsinfra resize NAME --ticket N --vcpus 4 --price vcpus=300``.
 ``app`` is a stand-alone Typer with that one command (``python -m`` style use).
+``--cores`` is the old name of ``--vcpus``: it still works, hidden, with a
+warning on stderr.
 
 Exit codes, as the main CLI's: 0 done (or nothing to do), 1 not verified,
 2 refused (InvalidInput and friends, raised for ``ipsinfra.cli.main`` to map;
@@ -12,13 +14,15 @@ nothing was changed).
 
 from __future__ import annotations
 
-import json
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ipsinfra.cli_support import VDS_NAME_HELP, dump_json, progress, vds_name, warn_deprecated
 from ipsinfra.errors import InvalidInput
 from ipsinfra.inventory_source import OPTION_HELP, resolve_inventory
 
@@ -34,28 +38,33 @@ app = typer.Typer(
 
 
 def parse_prices(values: list[str] | None) -> dict[str, str]:
-    """``["cores=300"]`` -> ``{"cores": "300"}``; InvalidInput names the malformed item."""
+    """``["vcpus=300"]`` -> ``{"vcpus": "300"}``; InvalidInput names the malformed item."""
     prices: dict[str, str] = {}
     for item in values or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise InvalidInput(f"price: value {item!r}: write <param>=<price>, e.g. cores=300")
+            raise InvalidInput(f"price: value {item!r}: write <param>=<price>, e.g. vcpus=300")
         prices[key.strip()] = value.strip()
     return prices
 
 
 def resize_cmd(
-    name: Annotated[str, typer.Argument(help="The VDS's house name, e.g. 'VPS1234(34.56)'.")],
+    name: Annotated[str, typer.Argument(help=VDS_NAME_HELP, show_default=False)],
     ticket: Annotated[int, typer.Option(help="The ticket the change was ordered (and paid) in.")],
-    cores: Annotated[int | None, typer.Option(help="New vCPU count.")] = None,
-    memory: Annotated[int | None, typer.Option(help="New memory, MiB.")] = None,
-    disk: Annotated[int | None, typer.Option(help="New disk size, GiB (growth only).")] = None,
+    vcpus: Annotated[int | None, typer.Option("--vcpus", help="New vCPU count.", show_default=False)] = None,
+    memory: Annotated[int | None, typer.Option(help="New memory, MiB.", show_default=False)] = None,
+    disk: Annotated[
+        int | None, typer.Option(help="New disk size, GiB (growth only).", show_default=False)
+    ] = None,
     disk_name: Annotated[
         str | None, typer.Option(help="Which disk (disk0, scsi0...); the first when unset.")
     ] = None,
     price: Annotated[
         list[str] | None,
-        typer.Option("--price", help="Price of an upgraded parameter, <param>=<price> (repeatable)."),
+        typer.Option(
+            "--price",
+            help="Price of an upgraded parameter, PARAM=PRICE with PARAM vcpus, memory or disk (repeatable).",
+        ),
     ] = None,
     restart: Annotated[
         bool, typer.Option("--restart", help="Restart a running VDS when the change needs it.")
@@ -81,25 +90,44 @@ def resize_cmd(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress on stderr (shown only on a terminal anyway).")
+    ] = False,
+    cores: Annotated[
+        int | None, typer.Option("--cores", hidden=True, help="Deprecated: use --vcpus.")
+    ] = None,
 ) -> None:
-    """Resize a VDS: the order gets ``Upgrade(Ticket<N>): <param>=<price>`` per upgraded parameter."""
+    """Resize a VDS: the order gets a line Upgrade(Ticket<N>): <param>=<price> per upgraded parameter."""
     from ipsinfra import inventory as inv
-    from ipsinfra import naming
     from ipsinfra.hypervisors import DriverPool
     from ipsinfra.journal import Journal, default_journal_url
     from ipsinfra.resize import resize
 
-    naming.parse_vps_name(name)
+    if cores is not None:
+        warn_deprecated("--cores", "--vcpus")
+        if vcpus is not None and vcpus != cores:
+            raise InvalidInput(f"vcpus: value {vcpus}: --cores (deprecated) says {cores}; give only --vcpus")
+        vcpus = cores
+    if vcpus is not None and vcpus < 1:
+        raise InvalidInput(f"vcpus: value {vcpus}: a VDS needs at least 1 vCPU")
+    name = vds_name(name)
     prices = parse_prices(price)
+    if "vcpus" in prices:  # the order line keeps the library's (and the house's) word
+        prices["cores"] = prices.pop("vcpus")
     inventory = resolve_inventory(inventory)
     fleet = inv.load(inventory)
-    with DriverPool(fleet.nodes) as pool, Journal(journal or default_journal_url()) as jr:
+    with (
+        DriverPool(fleet.nodes) as pool,
+        Journal(journal or default_journal_url()) as jr,
+        progress(f"resize {name}" + (": planning" if check else ""), quiet=quiet),
+        _vcpus_named_as_given(),
+    ):
         result = resize(
             name,
             fleet,
             pool,
             ticket=ticket,
-            cores=cores,
+            cores=vcpus,
             memory_mib=memory,
             disk_gib=disk,
             disk=disk_name,
@@ -113,7 +141,7 @@ def resize_cmd(
 
     committed = commit_inventory(result.inventory_change, commit)
     if as_json:
-        print(json.dumps(result.model_dump(mode="json"), indent=2, default=str))
+        print(dump_json(result.model_dump(mode="json")))
     else:
         for line in result.describe():
             print(line)
@@ -126,6 +154,19 @@ def resize_cmd(
     sys.stdout.flush()
     if result.mismatches:
         raise typer.Exit(EXIT_FAILED)
+
+
+@contextlib.contextmanager
+def _vcpus_named_as_given() -> Iterator[None]:
+    """The library calls the vCPU count ``cores``; the CLI's flag is ``--vcpus``: errors say so."""
+    try:
+        yield
+    except InvalidInput as exc:
+        text = str(exc)
+        for old, new in (("prices.cores:", "price vcpus:"), ("cores:", "vcpus:")):
+            if text.startswith(old):
+                raise type(exc)(new + text.removeprefix(old)) from None
+        raise
 
 
 app.command("resize")(resize_cmd)

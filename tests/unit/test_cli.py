@@ -46,14 +46,12 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
     assert proc.stdout == ""
 
 
-@pytest.mark.parametrize(("processes", "extra"), [("0", []), ("-1", []), ("2", ["--fix"])])
-def test_audit_bad_process_count_exit_2(processes: str, extra: list[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize(("workers", "extra"), [("0", []), ("-1", []), ("2", ["--fix"])])
+def test_audit_bad_worker_count_exit_2(workers: str, extra: list[str], tmp_path: Path) -> None:
     journal = tmp_path / "j.sqlite3"
-    proc = run(
-        "audit", "-i", "inventory/example", "--journal", str(journal), "--processes", processes, *extra
-    )
+    proc = run("audit", "-i", "inventory/example", "--journal", str(journal), "--workers", workers, *extra)
     assert proc.returncode == 2, proc.stderr
-    assert f"processes: value {processes}" in proc.stderr
+    assert f"workers: value {workers}" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert proc.stdout == ""
 

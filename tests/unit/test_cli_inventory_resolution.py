@@ -234,12 +234,12 @@ def commands(tmp: Path) -> dict[str, list[str]]:
     letters = ["--abuse-from", "abuse@ips.example", "--outbox", str(tmp / "outbox"), "--no-dnsbl"]
     return {
         "inventory show": ["inventory", "show"],
-        "provision": ["provision", *order.split(), *journal],
+        "provision": ["provision", *order.split(), "--show-password", *journal],
         "migrate": ["migrate", "VPS1001(113.10)", "--to", "kvm2", *journal],
         "audit": ["audit", *journal],
         "block": ["block", "203.0.113.101", "--reason", "malware", *journal],
         "unblock": ["unblock", "203.0.113.101", *journal],
-        "resize": ["resize", "VPS1001(113.10)", "--ticket", "1", "--cores", "2", *journal],
+        "resize": ["resize", "VPS1001(113.10)", "--ticket", "1", "--vcpus", "2", *journal],
         "abuse handle": ["abuse", "handle", str(COMPLAINT), *letters, *journal],
         "portmap": ["portmap", "--write", *journal],
     }

@@ -274,7 +274,7 @@ def test_cli_mounts_and_parses_prices() -> None:
     main.command("resize")(resize_cli.resize_cmd)
     shown = CliRunner().invoke(main, ["resize", "--help"])
     assert shown.exit_code == 0
-    for option in ("--ticket", "--cores", "--memory", "--disk", "--price", "--restart", "--check"):
+    for option in ("--ticket", "--vcpus", "--memory", "--disk", "--price", "--restart", "--check"):
         assert option in shown.output
     refused = CliRunner().invoke(main, ["resize", "VPS1(1.2)", "--ticket", "1", "--price", "x"])
     assert isinstance(refused.exception, InvalidInput)
