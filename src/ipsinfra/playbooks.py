@@ -139,7 +139,9 @@ class PlaybookResult(BaseModel):
     ansible-playbook's exit code (0 ok, 2 a host failed, 4 a host unreachable).
     ``data`` is what the playbook reported with ``ansible.builtin.set_stats``
     (extravar values masked). ``run_dir`` is the temporary private data dir the
-    run used; it no longer exists when the result is returned.
+    run used; it no longer exists when the result is returned. ``failures``
+    gives, per host, the last failed task and its ``msg`` (``"<task>: <msg>"``,
+    secrets masked; a ``no_log`` task's msg is Ansible's "hidden" notice).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -152,6 +154,7 @@ class PlaybookResult(BaseModel):
     data: dict[str, Any] = {}
     run_dir: Path | None = None
     unreachable_reasons: dict[str, str] = {}
+    failures: dict[str, str] = {}
 
     @property
     def ok(self) -> bool:
@@ -193,7 +196,11 @@ class PlaybookResult(BaseModel):
         for name in self.failed_hosts:
             host = self.hosts[name]
             parts = [f"{field}={getattr(host, field)}" for field in ("failed", "unreachable")]
-            details.append(f"{name} ({', '.join(p for p in parts if not p.endswith('=0'))})")
+            why = self.failures.get(name)
+            details.append(
+                f"{name} ({', '.join(p for p in parts if not p.endswith('=0'))})"
+                + (f": {why}" if why else "")
+            )
         where = f"failed on {', '.join(details)}" if details else "no host failed"
         raise PlaybookError(f"playbook {self.playbook!r}: {where} (status={self.status}, rc={self.rc})")
 
@@ -208,6 +215,7 @@ def result_from_stats(
     data: Mapping[str, Any] | None = None,
     run_dir: Path | None = None,
     unreachable_reasons: Mapping[str, str] | None = None,
+    failures: Mapping[str, str] | None = None,
 ) -> PlaybookResult:
     """Build a :class:`PlaybookResult` from ansible-runner's ``status``, ``rc`` and ``stats``.
 
@@ -243,6 +251,7 @@ def result_from_stats(
         data=dict(data or {}),
         run_dir=run_dir,
         unreachable_reasons=dict(unreachable_reasons or {}),
+        failures=dict(failures or {}),
     )
 
 
@@ -485,15 +494,23 @@ class _StatsKeeper:
     ``runner.stats`` reads the recap back from disk; every other event (task
     results, which may carry values a playbook forgot to ``no_log``) is dropped
     at once, neither written nor held in memory. Of an unreachable host only
-    ssh's message is kept (masked), to tell a refused host key from a dead host.
+    ssh's message is kept (masked), to tell a refused host key from a dead host;
+    of a failed task (not ``ignore_errors``) only its name and ``msg`` (masked:
+    the secret-keyed extravars, registered secrets, ``password=...``), so
+    :meth:`PlaybookResult.raise_on_error` can say why.
     """
 
-    def __init__(self, secrets: list[str] | None = None) -> None:
+    def __init__(self, secrets: list[str] | None = None, msg_secrets: list[str] | None = None) -> None:
         self.artifact_data: dict[str, Any] = {}
         self.unreachable: dict[str, str] = {}
+        self.failures: dict[str, str] = {}
         self._secrets = secrets or []
+        self._msg_secrets = msg_secrets or []
 
     def __call__(self, event: dict[str, Any]) -> bool:
+        if event.get("event") == "runner_on_failed":
+            self._failed(event.get("event_data", {}))
+            return False
         if event.get("event") == "runner_on_unreachable":
             data = event.get("event_data", {})
             res: Any = data.get("res")
@@ -509,6 +526,16 @@ class _StatsKeeper:
         if isinstance(data, dict):
             self.artifact_data = data
         return True
+
+    def _failed(self, data: dict[str, Any]) -> None:
+        """Keep a failed task's name and ``msg`` (the last one per host), masked."""
+        result = data.get("res")
+        host = str(data.get("host") or "")
+        if not host or data.get("ignore_errors") or not isinstance(result, dict):
+            return
+        msg = " ".join(str(result.get("msg") or f"rc={result.get('rc')}").split())[:2000]
+        task = str(data.get("task") or "a task")
+        self.failures[host] = redact.redact(f"{task}: {msg}", self._msg_secrets)
 
 
 def _sanitized_command(text: str, secrets: list[str]) -> str:
@@ -740,7 +767,7 @@ def run(
         private_data_root.mkdir(parents=True, exist_ok=True)
     pdd = Path(tempfile.mkdtemp(prefix="ipsinfra-run-", dir=private_data_root))  # mode 0700
     started = time.monotonic()
-    keeper = _StatsKeeper(secrets)
+    keeper = _StatsKeeper(secrets, secret_extravars)
     run_id = uuid.uuid4().hex
     marker = f"IPSINFRA_RUN_ID={run_id}".encode()
     ended_normally = False
@@ -789,6 +816,7 @@ def run(
             data=_mask_data(keeper.artifact_data, secrets),
             run_dir=pdd,
             unreachable_reasons=keeper.unreachable,
+            failures=keeper.failures,
         )
     finally:
         if not ended_normally:

@@ -370,7 +370,8 @@ def provision(
     """Provision ``order``: plan, create, set the password, start, read back.
 
     Idempotent: an order already provisioned is verified and reported
-    unchanged (its password is not touched). ``check`` plans only.
+    unchanged (its password is not touched, no journal line unless it does not match
+    the order). ``check`` plans only.
     ``inventory``: the inventory directory to write the new VDS's record into
     (``result.inventory_change``; with ``check``, the diff only).
     """
@@ -389,13 +390,14 @@ def provision(
     if plan.existing is not None:
         got = driver.get_vds(plan.name)
         mismatches = order_mismatches(plan, got)
-        if journal is not None:
+        # Verified and unchanged: no journal line. A VDS that does not match its order is one.
+        if journal is not None and mismatches:
             journal.record(
                 "vds.provision",
                 target,
-                result="ok" if not mismatches else "failed",
+                result="failed",
                 after={"state": got.state.value, "changed": False},
-                detail="already provisioned; verified" + (": " + "; ".join(mismatches) if mismatches else ""),
+                detail="already provisioned; verified: " + "; ".join(mismatches),
                 actor=actor,
             )
         return ProvisionResult(plan=plan, changed=False, vds=got, mismatches=mismatches, warnings=warnings)

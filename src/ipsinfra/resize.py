@@ -431,7 +431,7 @@ def resize(
     (vcpus, memory_mib, disks), in ``result.inventory_change``.
 
     Idempotent: a VDS already at the target is verified and reported
-    unchanged, and no order line is written again. ``check`` plans only.
+    unchanged; no order line and no journal line are written. ``check`` plans only.
     ``restart`` restarts a running VDS when the change needs it (else the
     result says ``restart_needed``). Refusals (InvalidInput) happen before
     anything is changed.
@@ -475,17 +475,7 @@ def resize(
                 restart_needed=plan.needs_restart,
                 warnings=plan.warnings,
             )
-        label = f"{node.name}/{name}"
-        if not plan.changed:
-            if journal is not None:
-                journal.record(
-                    "vds.resize",
-                    label,
-                    result="ok",
-                    after={**_summary(current), "changed": False, "ticket": ticket},
-                    detail=f"Ticket{ticket}: already at the target; nothing changed",
-                    actor=actor,
-                )
+        if not plan.changed:  # already at the target: nothing done, so no journal line
             return ResizeResult(plan=plan, ticket=ticket, changed=False, vds=current, warnings=plan.warnings)
         return _apply(
             plan,

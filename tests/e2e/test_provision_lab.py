@@ -77,7 +77,7 @@ def test_provision_verify_and_rerun(
         again = provision(order(node, trial=True), lab.fleet, lab.pool, journal=journal, today=TODAY)
         assert not again.changed and again.password is None and again.ok
         assert names(lab, node).count(name) == 1
-        assert [e.result for e in journal.entries(action="vds.provision")] == ["ok", "ok"]
+        assert [e.result for e in journal.entries(action="vds.provision")] == ["ok"]  # a re-run: no line
     # The password was handed out once; it is nowhere else.
     assert "***" in repr(result.password) and secret not in repr(result)
     assert secret not in caplog.text and secret not in capsys.readouterr().out

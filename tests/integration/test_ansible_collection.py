@@ -4,6 +4,7 @@ the switch-port map playbook against an in-process SSH switch, and the AWX execu
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,15 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 COLLECTIONS = Path(ipsinfra.__file__).resolve().parent
 COLLECTION = COLLECTIONS / "ansible_collections" / "ipsinfra" / "infra"
-MODULES = ["vds_provision", "vds_migrate", "node_audit", "switch_port_map", "server_block", "vds_resize"]
+MODULES = [
+    "vds_provision",
+    "vds_migrate",
+    "node_audit",
+    "switch_port_map",
+    "server_block",
+    "vds_resize",
+    "abuse_watch",
+]
 PLAYBOOKS = ["provision_vds", "migrate_vds", "node_audit", "switch_port_map", "block_server", "resize_vds"]
 
 
@@ -92,6 +101,58 @@ def test_secret_options_are_no_log() -> None:
     ):
         source = (COLLECTION / "plugins" / "modules" / f"{module}.py").read_text()
         assert f'"{secret}": {{"type": "str", "no_log": True}}' in source, module
+    # A file that holds (or will hold) a secret is a path: visible, and said so (no "did not set no_log").
+    source = (COLLECTION / "plugins" / "modules" / "vds_provision.py").read_text()
+    assert '"password_file": {"type": "path", "no_log": False}' in source
+
+
+# --- Galaxy -------------------------------------------------------------------------
+HANDLE = re.compile(r"^[^()]+ \(@[A-Za-z0-9-]+\)$")
+
+
+def plugin_files() -> list[Path]:
+    return sorted(p for p in (COLLECTION / "plugins").rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_the_collection_is_licensed_and_its_metadata_is_galaxy_ready() -> None:
+    galaxy = yaml.safe_load((COLLECTION / "galaxy.yml").read_text())
+    assert galaxy["authors"] and all(HANDLE.match(a) for a in galaxy["authors"]), galaxy["authors"]
+    assert galaxy["license"] == ["GPL-3.0-or-later"]
+    for key in ("repository", "issues"):
+        assert galaxy[key].startswith("https://") and "invalid" not in galaxy[key], key
+    licence = (COLLECTION / "LICENSE").read_text()
+    assert "GNU GENERAL PUBLIC LICENSE" in licence and "Version 3" in licence
+    for plugin in plugin_files():
+        head = plugin.read_text().splitlines()[:5]
+        assert "# SPDX-License-Identifier: GPL-3.0-or-later" in head, plugin.name
+    for module in MODULES:
+        doc = tool("ansible-doc", "--json", f"ipsinfra.infra.{module}")
+        assert doc.returncode == 0, doc.stderr
+        meta = yaml.safe_load(doc.stdout)[f"ipsinfra.infra.{module}"]["doc"]
+        authors = meta["author"] if isinstance(meta["author"], list) else [meta["author"]]
+        assert all(HANDLE.match(a) for a in authors), (module, authors)
+        assert {"check_mode", "diff_mode", "platform"} <= set(meta["attributes"]), module
+        assert all("support" in a for a in meta["attributes"].values()), module
+    changelog = yaml.safe_load((COLLECTION / "changelogs" / "changelog.yaml").read_text())
+    assert galaxy["version"] in changelog["releases"] or any(
+        (COLLECTION / "changelogs" / "fragments").glob("*.y*ml")
+    )
+    assert (COLLECTION / "CHANGELOG.md").is_file()
+
+
+def test_the_readme_lists_every_plugin_and_its_links_work_in_the_installed_collection() -> None:
+    readme = (COLLECTION / "README.md").read_text()
+    for module in MODULES:
+        assert f"`ipsinfra.infra.{module}`" in readme, module
+    assert "`ipsinfra.infra.fleet`" in readme
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme)
+    assert targets
+    for target in targets:
+        if "://" in target or target.startswith("#"):
+            continue
+        # Relative links must stay inside the collection: that is all an installed copy has.
+        resolved = (COLLECTION / target).resolve()
+        assert resolved.is_relative_to(COLLECTION) and resolved.exists(), target
 
 
 # --- lint ---------------------------------------------------------------------------
@@ -246,3 +307,18 @@ def test_a_switch_that_does_not_answer_fails_the_play_with_the_reason(tmp_path: 
     assert not result.ok
     assert result.hosts["localhost"].failed == 1
     assert "switches not polled: sw1-msk1" in stdout(kept)
+
+
+@pytest.mark.slow
+def test_a_port_map_conflict_is_a_warning_without_verbose(
+    switch: IosSwitchServer, inventory: Path, tmp_path: Path
+) -> None:
+    switch.state.forget(VPS1001)
+    switch.state.learn(VPS1001, "Gi0/5")  # a VDS's MAC on ded1's port: two servers, no host
+
+    result = run_portmap(inventory, tmp_path / "kept", check=True)
+
+    assert result.ok, stdout(tmp_path / "kept")
+    # ansible-playbook prints warnings on stderr (AWX shows both streams)
+    shown = "\n".join(p.read_text(errors="replace") for p in sorted((tmp_path / "kept").rglob("stderr")))
+    assert "[WARNING]: port map conflict on sw1-msk1 Gi0/5: VPS1001(113.10), ded1 (site msk1)" in shown

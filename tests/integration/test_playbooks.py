@@ -108,6 +108,35 @@ def test_a_missing_secret_fails_the_host_and_raise_on_error_names_it() -> None:
         result.raise_on_error()
 
 
+def test_raise_on_error_carries_the_failing_msg_without_the_secret(tmp_path: Path, password: str) -> None:
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "fails.yml").write_text(
+        "- name: Fail with a reason\n"
+        "  hosts: all\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - name: Tolerated failure\n"
+        "      ansible.builtin.fail:\n"
+        "        msg: not this one\n"
+        "      ignore_errors: true\n"
+        "    - name: Refuse the target\n"
+        "      ansible.builtin.fail:\n"
+        "        msg: 'VPS1003(113.20): no node reports it (db_password={{ db_password }})'\n"
+    )
+
+    result = playbooks.run("fails", LOCALHOST, playbook_dir=books, extravars={"db_password": password})
+
+    assert not result.ok
+    assert result.failures["localhost"].startswith("Refuse the target: VPS1003(113.20): no node reports it")
+    with pytest.raises(PlaybookError) as excinfo:
+        result.raise_on_error()
+    message = str(excinfo.value)
+    assert "failed on localhost (failed=1): Refuse the target: VPS1003(113.20): no node reports it" in message
+    assert "not this one" not in message  # ignore_errors: not the reason
+    assert password not in message and password not in result.model_dump_json()
+
+
 @pytest.mark.ssh
 def test_ping_on_two_ssh_hosts_reaches_two_separate_namespaces(
     two_hosts: list[SshHost], pool: SshHostPool, password: str

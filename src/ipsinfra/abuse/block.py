@@ -10,6 +10,12 @@ Every block first proves its target; any doubt refuses and changes nothing:
    a dedicated server: its switch port sees the server's MAC right now (the
    port shutdown re-reads the MAC table itself, in the same session).
 
+Idempotent, and silent when idle: a target already in the wanted state is
+reported unchanged and nothing is sent or journalled. A dedicated server
+blocked before has its port shut, so its MAC is learnt nowhere: the proof is
+then the inventory's port for it, read back as administratively down, with
+the MAC on no other port (re-enabling or re-shutting would change nothing).
+
 A blocked VDS is stopped, its autostart turned OFF (so a node reboot does not
 bring it back) and the block recorded on the hypervisor (``ipsinfra-blocked``
 in its description) and in the journal. A dedicated server's switch port is
@@ -58,6 +64,9 @@ class TargetProof(BaseModel):
     node: str | None = None
     switch: str | None = None
     port: str | None = None
+    port_admin_up: bool | None = Field(
+        default=None, description="a dedicated server's port: administratively up, as the switch reads it"
+    )
     steps: list[ProofStep] = Field(default_factory=list)
 
     @property
@@ -134,9 +143,16 @@ def prove_target(
         steps.append(_prove_vds(ip, vds, pool, fleet))
         return TargetProof(ip=ip, server=name, kind="vds", node=vds.node, steps=steps)
     assert dedicated is not None
-    steps.append(_prove_port(dedicated, fleet, credentials, switch_timeout, for_unblock))
+    step, admin_up = _prove_port_state(dedicated, fleet, credentials, switch_timeout, for_unblock)
+    steps.append(step)
     return TargetProof(
-        ip=ip, server=name, kind="dedicated", switch=dedicated.switch, port=dedicated.port, steps=steps
+        ip=ip,
+        server=name,
+        kind="dedicated",
+        switch=dedicated.switch,
+        port=dedicated.port,
+        port_admin_up=admin_up,
+        steps=steps,
     )
 
 
@@ -186,36 +202,52 @@ def _prove_vds(ip: str, record: Vds, pool: DriverPool, fleet: Fleet) -> ProofSte
 def _prove_port(
     server: DedicatedServer, fleet: Fleet, credentials: Any, timeout: float, for_unblock: bool
 ) -> ProofStep:
+    return _prove_port_state(server, fleet, credentials, timeout, for_unblock)[0]
+
+
+def _prove_port_state(
+    server: DedicatedServer, fleet: Fleet, credentials: Any, timeout: float, for_unblock: bool
+) -> tuple[ProofStep, bool | None]:
+    """The switch-port proof step, and the port's administrative state as the switch reads it."""
     if not server.switch or not server.port or not server.macs:
         return ProofStep(
             check="switch_port", ok=False, detail=f"{server.name} has no switch, port or MAC in the inventory"
-        )
+        ), None
     switch = fleet.switches.get(server.switch)
     if switch is None:
         return ProofStep(
             check="switch_port", ok=False, detail=f"switch {server.switch!r} is not in the inventory"
-        )
-    from ipsinfra.network.switches import SwitchCredentials, open_session, read_mac_table
+        ), None
+    from ipsinfra.network.switches import credentials_for, open_session, read_interfaces, read_mac_table
 
-    try:
-        creds = credentials or SwitchCredentials.for_switch(switch)
-        with open_session(switch, credentials=creds, timeout=timeout) as session:
-            table = read_mac_table(session)
-    except (SwitchError, IpsinfraError) as exc:
-        return ProofStep(check="switch_port", ok=False, detail=f"switch {switch.name} cannot be read: {exc}")
-    ports = sorted({e.port for e in table if e.mac in server.macs})
     # the inventory's `Gi0/5` and the MAC table's `GigabitEthernet0/5` are one port
     names = InterfaceNames.of(switch.platform)
-    seen, wanted = names.keys(ports), names.key(server.port)
+    wanted = names.key(server.port)
+    try:
+        creds = credentials_for(switch, credentials)
+        with open_session(switch, credentials=creds, timeout=timeout) as session:
+            table = read_mac_table(session)
+            iface = next((i for i in read_interfaces(session) if names.key(i.name) == wanted), None)
+    except (SwitchError, IpsinfraError) as exc:
+        return ProofStep(
+            check="switch_port", ok=False, detail=f"switch {switch.name} cannot be read: {exc}"
+        ), None
+    admin_up = iface.admin_up if iface is not None else None
+    ports = sorted({e.port for e in table if e.mac in server.macs})
+    seen = names.keys(ports)
+    where = f"{server.name}'s MAC is on {', '.join(ports) or 'no port'} of {switch.name}"
     if for_unblock:
         ok = seen <= {wanted}
-        detail = f"{server.name}'s MAC is on {', '.join(ports) or 'no port'} of {switch.name}"
+        detail = where
+    elif not seen and admin_up is False:
+        # Blocked before: a shut port learns no MAC. Its recorded port is down and the MAC is
+        # nowhere else, so there is nothing to shut (and nothing is touched).
+        ok = True
+        detail = f"{where}: its port {server.port} is shut down already (blocked)"
     else:
         ok = seen == {wanted}
-        detail = f"{server.name}'s MAC is on {', '.join(ports) or 'no port'} of {switch.name}" + (
-            "" if ok else f", not (only) on {server.port}"
-        )
-    return ProofStep(check="switch_port", ok=ok, detail=detail)
+        detail = where + ("" if ok else f", not (only) on {server.port}")
+    return ProofStep(check="switch_port", ok=ok, detail=detail), admin_up
 
 
 def _refuse(proof: TargetProof, action: str, journal: Journal | None, actor: str | None) -> TargetProofFailed:
@@ -270,7 +302,15 @@ def block(
         return BlockResult(action="block", proof=proof, changed=False, checked_only=True)
     if proof.kind == "vds":
         return _block_vds(proof, fleet, pool, reason, complaint_ref, journal, lock_dir, stop_timeout, actor)
+    if proof.port_admin_up is False:  # shut already: no command, no journal line
+        view = _port_view(proof, proof.port_admin_up)
+        return BlockResult(action="block", proof=proof, changed=False, before=view, after=view)
     return _block_port(proof, fleet, reason, complaint_ref, journal, credentials, actor)
+
+
+def _port_view(proof: TargetProof, admin_up: bool | None) -> dict[str, Any]:
+    """A dedicated server's block state: its port and whether the switch has it up."""
+    return {"switch": proof.switch, "port": proof.port, "admin_up": admin_up}
 
 
 def _vds_view(vds: Vds) -> dict[str, Any]:
@@ -344,7 +384,7 @@ def _block_port(
     credentials: Any,
     actor: str | None,
 ) -> BlockResult:
-    from ipsinfra.network.switches import SwitchCredentials, shutdown_port
+    from ipsinfra.network.switches import credentials_for, shutdown_port
 
     assert proof.server is not None and proof.switch is not None and proof.port is not None
     server = fleet.dedicated[proof.server]
@@ -353,15 +393,20 @@ def _block_port(
         switch,
         proof.port,
         server.macs[0],
-        credentials=credentials or SwitchCredentials.for_switch(switch),
+        credentials=credentials_for(switch, credentials),
         journal=journal,
         reason=f"{proof.ip}: {reason}" + (f" ({ref})" if ref else ""),
     )
     _merge_state(
         journal, f"dedicated:{server.name}", {"blocked": True, "blocked_reason": reason, "complaint": ref}
     )
-    view = action.model_dump(mode="json")
-    return BlockResult(action="block", proof=proof, changed=True, after=view)
+    return BlockResult(
+        action="block",
+        proof=proof,
+        changed=action.changed,
+        before=_port_view(proof, action.before.get("admin_up")),
+        after=_port_view(proof, action.after.get("admin_up")),
+    )
 
 
 @writes_back
@@ -387,8 +432,11 @@ def unblock(
         raise _refuse(proof, "unblock", journal, actor)
     if check:
         return BlockResult(action="unblock", proof=proof, changed=False, checked_only=True)
+    if proof.kind == "dedicated" and proof.port_admin_up is True:  # up already: no command, no journal line
+        view = _port_view(proof, proof.port_admin_up)
+        return BlockResult(action="unblock", proof=proof, changed=False, before=view, after=view)
     if proof.kind == "dedicated":
-        from ipsinfra.network.switches import SwitchCredentials, no_shutdown_port
+        from ipsinfra.network.switches import credentials_for, no_shutdown_port
 
         assert proof.server is not None and proof.switch is not None and proof.port is not None
         server = fleet.dedicated[proof.server]
@@ -397,12 +445,18 @@ def unblock(
             switch,
             proof.port,
             server.macs[0],
-            credentials=credentials or SwitchCredentials.for_switch(switch),
+            credentials=credentials_for(switch, credentials),
             journal=journal,
             reason=f"unblock {proof.ip}",
         )
         _merge_state(journal, f"dedicated:{server.name}", {"blocked": False})
-        return BlockResult(action="unblock", proof=proof, changed=True, after=action.model_dump(mode="json"))
+        return BlockResult(
+            action="unblock",
+            proof=proof,
+            changed=action.changed,
+            before=_port_view(proof, action.before.get("admin_up")),
+            after=_port_view(proof, action.after.get("admin_up")),
+        )
     assert proof.server is not None and proof.node is not None
     name, node = proof.server, proof.node
     driver = pool.get(node)

@@ -1,3 +1,6 @@
+# Copyright (c) 2026 ipsinfra maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Options every ipsinfra.infra module shares."""
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ attributes:
     description: The library plans only (C(check=True)); nothing is changed, the plan is returned.
   diff_mode:
     support: full
-    description: Before and after are returned as text, one setting per line.
+    description: Before and after are returned as YAML documents of the same keys, one setting per line.
   platform:
+    support: full
     platforms: posix
     description: Runs on the controller.
 """

@@ -1,3 +1,6 @@
+# Copyright (c) 2026 ipsinfra maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Inventory plugin ipsinfra.infra.fleet: every VDS of every node, as the hypervisors report them."""
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ description:
   - A node that does not answer gives a warning; its VDS are listed from the static inventory with
     C(vds_state=unknown) in group C(unknown), so one dead node never hides the rest.
   - The config file name must end in C(fleet.yml), C(fleet.yaml), C(ipsinfra.yml) or C(ipsinfra.yaml).
-author: ipsinfra
+author: ipsinfra maintainers (@ipsinfra)
 version_added: "0.1.0"
 requirements:
   - the C(ipsinfra) Python package on the controller
@@ -33,9 +36,12 @@ options:
     type: str
     choices: [ipsinfra.infra.fleet]
   inventory:
-    description: The static ipsinfra inventory directory, relative to this config file's folder or absolute.
+    description:
+      - The static ipsinfra inventory directory, absolute, or relative to the folder of this config file
+        (not to the current directory), so a config checked into an AWX project works from any directory.
+      - C(~) is expanded.
     required: true
-    type: path
+    type: str
   nodes:
     description: Only ask these nodes (default every node of the static inventory).
     type: list
@@ -128,6 +134,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):  # type: i
         return bool(super().verify_file(path)) and path.endswith(CONFIG_SUFFIXES)
 
     def _static_dir(self, path: str) -> str:
+        # The option is a plain string on purpose: Ansible resolves a `type: path` option against
+        # the current directory before the plugin sees it.
         target = os.path.expanduser(str(self.get_option("inventory")))
         if not os.path.isabs(target):
             target = os.path.join(os.path.dirname(os.path.abspath(path)), target)

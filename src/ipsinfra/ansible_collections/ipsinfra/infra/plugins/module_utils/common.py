@@ -1,3 +1,6 @@
+# Copyright (c) 2026 ipsinfra maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Shared plumbing of the ipsinfra.infra modules: options, the fleet, the drivers, errors.
 
 The modules run on the controller (``delegate_to: localhost`` or a play on
@@ -165,23 +168,85 @@ def vds_view(vds: Vds | None) -> dict[str, Any] | None:
     return data
 
 
-def vds_lines(vds: Vds) -> list[str]:
-    """A VDS as diff text: one setting per line, so ``--diff`` shows what moved."""
-    return [
-        f"name: {vds.name}",
-        f"node: {vds.node}",
-        f"state: {vds.state.value}",
-        f"vcpus: {vds.vcpus}",
-        f"cpuset: {vds.cpuset or '-'}",
-        f"memory_mib: {vds.memory_mib}",
-        f"ips: {' '.join(str(ip) for ip in vds.ips) or '-'}",
-        f"vnc_listen: {vds.vnc_listen or '-'}",
-        f"autostart: {'on' if vds.autostart else 'off'}",
-    ]
+# The settings a VDS diff shows, in this order (vds_settings, and the modules' planned views).
+VDS_DIFF_KEYS = (
+    "name",
+    "node",
+    "state",
+    "vcpus",
+    "cpuset",
+    "memory_mib",
+    "disks_gib",
+    "ips",
+    "vnc_listen",
+    "bridge",
+    "autostart",
+)
+
+
+def vds_settings(vds: Vds) -> dict[str, Any]:
+    """A VDS as a diff side: one setting per key (VDS_DIFF_KEYS), so ``--diff`` shows what moved."""
+    return {
+        "name": vds.name,
+        "node": vds.node,
+        "state": vds.state.value,
+        "vcpus": vds.vcpus,
+        "cpuset": vds.cpuset,
+        "memory_mib": vds.memory_mib,
+        "disks_gib": {d.name: d.size_gib for d in vds.disks} if vds.disks else None,
+        "ips": [str(ip) for ip in vds.ips],
+        "vnc_listen": str(vds.vnc_listen) if vds.vnc_listen else None,
+        "bridge": vds.nics[0].bridge if vds.nics else None,
+        "autostart": vds.autostart,
+    }
+
+
+def spec_settings(spec: Any, node: str) -> dict[str, Any]:
+    """A VDS to be created (a ``VdsSpec``) as a diff side, with the keys of :func:`vds_settings`."""
+    return {
+        "name": spec.name,
+        "node": node,
+        "state": "running",
+        "vcpus": spec.vcpus,
+        "cpuset": spec.cpuset,
+        "memory_mib": spec.memory_mib,
+        "disks_gib": {d.name: d.size_gib for d in spec.disks} if spec.disks else None,
+        "ips": [str(ip) for ip in spec.ips],
+        "vnc_listen": str(spec.vnc_listen) if spec.vnc_listen else None,
+        "bridge": spec.nics[0].bridge if spec.nics else None,
+        "autostart": spec.autostart,
+    }
 
 
 def text(lines: list[str]) -> str:
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def yaml_text(data: dict[str, Any] | None) -> str:
+    """A flat or nested dict as a block-style YAML document (keys in the given order)."""
+    if not data:
+        return ""
+    dumped: str = yaml.safe_dump(data, default_flow_style=False, sort_keys=False, allow_unicode=True)
+    return dumped
+
+
+def yaml_diff(
+    before: dict[str, Any] | None, after: dict[str, Any] | None, header: str | None = None
+) -> dict[str, Any]:
+    """Ansible's ``diff``: before and after as YAML documents of the same keys, in the same order.
+
+    A key only one side has is shown as ``null`` on the other, so ``--diff``
+    lines up setting by setting. (Ansible prints dicts as JSON; text is shown as is.)
+    """
+    before, after = dict(before or {}), dict(after or {})
+    keys = [*before, *(k for k in after if k not in before)]
+    diff: dict[str, Any] = {
+        "before": yaml_text({k: before.get(k) for k in keys}) if before else "",
+        "after": yaml_text({k: after.get(k) for k in keys}) if after else "",
+    }
+    if header:
+        diff["before_header"] = diff["after_header"] = header
+    return diff
 
 
 def error_message(exc: BaseException) -> str:

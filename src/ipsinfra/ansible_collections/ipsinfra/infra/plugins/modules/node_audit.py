@@ -1,3 +1,6 @@
+# Copyright (c) 2026 ipsinfra maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module ipsinfra.infra.node_audit: the nightly audit and the reboot check."""
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ description:
     octets, vCPU and cpuset drift from the inventory, blocked VDS with autostart on, trials past their end
     date, server names that differ from the DC's list, and SSH/RDP answering on VDS that should run.
   - Writes the report as Markdown (the shift hand-over), JSON and/or JUnit XML. The report files are the
-    audit's output and are rewritten each run; writing them is not a change.
+    audit's output and are rewritten each run; writing them is not a change. In check mode no file is
+    written (RV(markdown) still carries the report).
   - Without O(fix) nothing on the nodes is changed. With it, VDS that should run, and VDS that ran before
     their node's reboot, are started and re-verified (a blocked or cancelled VDS never), and the task
     reports C(changed).
   - In check mode the journal is only read (a check run does not store boot identities or what ran, so
     it never hides a reboot from the next real run); with O(fix), what would be started is reported as
     C(changed).
-author: ipsinfra
+author: ipsinfra maintainers (@ipsinfra)
 version_added: "0.1.0"
 extends_documentation_fragment:
   - ipsinfra.infra.common
@@ -123,7 +127,7 @@ markdown:
   returned: always
   type: str
 reports:
-  description: The report files written.
+  description: The report files written (none in check mode).
   returned: always
   type: list
   elements: str
@@ -216,13 +220,14 @@ def run_module() -> None:
         fixed = [f.target for f in report.findings if f.fixed]
     markdown = audit.to_markdown(report)
     written = []
+    renders = (
+        ("report_markdown", audit.to_markdown),
+        ("report_json", audit.to_json),
+        ("report_junit", audit.to_junit),
+    )
     try:
-        for option, render in (
-            ("report_markdown", audit.to_markdown),
-            ("report_json", audit.to_json),
-            ("report_junit", audit.to_junit),
-        ):
-            if p[option]:
+        for option, render in renders:
+            if p[option] and not module.check_mode:  # a check run leaves nothing behind
                 _write(p[option], render(report))
                 written.append(p[option])
     except OSError as exc:

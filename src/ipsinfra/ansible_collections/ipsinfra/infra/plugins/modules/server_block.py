@@ -1,3 +1,6 @@
+# Copyright (c) 2026 ipsinfra maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module ipsinfra.infra.server_block: block or unblock the server behind an IP (§7)."""
 
 from __future__ import annotations
@@ -12,8 +15,12 @@ description:
   - A blocked VDS is stopped, its autostart turned off (a node reboot does not bring it back) and the block
     recorded on the hypervisor and in the journal. A dedicated server's switch port is shut down.
   - O(state=unblocked) reverses it (autostart as it was, started again; or the port brought up).
-  - Idempotent. A server already blocked (unblocked) is reported C(ok).
-author: ipsinfra
+  - Idempotent. A server already blocked (unblocked) is reported C(ok), nothing is sent to a device and no
+    journal line is written. A dedicated server blocked before has its port shut, so the switch learns its
+    MAC nowhere; its inventory port, read back as administratively down, is then the proof.
+  - Check mode proves the target the same way and reads the server's state, so it predicts both a refusal
+    and whether the real run would change anything.
+author: ipsinfra maintainers (@ipsinfra)
 version_added: "0.1.0"
 extends_documentation_fragment:
   - ipsinfra.infra.common
@@ -38,7 +45,9 @@ options:
     description: The DC's server list (CSV, columns C(ip) and C(name)) the target's name is checked against.
     type: path
   switch_password:
-    description: Login password for a dedicated server's switch (default, the switch's C(secret) reference).
+    description:
+      - Login password for a dedicated server's switch (default, the switch's C(secret) reference).
+      - The switch's C(ansible_ssh_private_key_file) in the inventory is used with it or alone.
     type: str
   stop_timeout:
     description: Seconds a blocked VDS gets to shut down cleanly before it is powered off.
@@ -82,12 +91,14 @@ proof:
   type: list
   elements: dict
 before:
-  description: The server's state before (a VDS, state, autostart and the block marker).
-  returned: when changed
+  description:
+    - The server's state before; a VDS, C(state), C(autostart) and C(blocked) (the block's reason);
+      a dedicated server, C(switch), C(port) and C(admin_up).
+  returned: success
   type: dict
 after:
-  description: The server's state after.
-  returned: when changed
+  description: The server's state after (check mode, what it would be), with the same keys as RV(before).
+  returned: success
   type: dict
 inventory_change:
   description: The inventory write-back (with C(write_back)); C(diff) is a unified diff of the files.
@@ -106,8 +117,8 @@ from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # 
     fleet_and_pool,
     open_journal,
     require_ipsinfra,
-    text,
     write_back_path,
+    yaml_diff,
 )
 
 
@@ -125,10 +136,6 @@ def _argument_spec() -> dict[str, Any]:
         "stop_timeout": {"type": "float", "default": 30.0},
         "lock_dir": {"type": "path"},
     }
-
-
-def _view_lines(view: dict[str, Any]) -> list[str]:
-    return [f"{key}: {value}" for key, value in sorted(view.items())]
 
 
 def _vds_is_blocked(pool: Any, node: str, name: str) -> tuple[bool, dict[str, Any]]:
@@ -198,12 +205,15 @@ def run_module() -> None:
                         if blocking
                         else {**before, "blocked": None, "state": "running"}
                     )
-                    if not changed:
-                        after = before
-                else:
-                    changed = True  # a switch port: the shutdown itself reads the port's state
-            elif "changed" in after and isinstance(after["changed"], bool):
-                changed = changed and after["changed"]  # a switch port already shut is no change
+                else:  # a dedicated server: the proof read its port's state
+                    up = proof.port_admin_up
+                    before = {"switch": proof.switch, "port": proof.port, "admin_up": up}
+                    changed = up is not False if blocking else up is not True
+                    after = {**before, "admin_up": not blocking}
+                if not changed:
+                    after = before
+            if not after:
+                after = before  # nothing changed: the state as read
     except Exception as exc:
         module.fail_json(msg=error_message(exc), **result)
 
@@ -216,12 +226,7 @@ def run_module() -> None:
         after=after,
     )
     if module._diff:
-        result["diff"] = {
-            "before_header": proof.server or p["ip"],
-            "after_header": proof.server or p["ip"],
-            "before": text(_view_lines(before)),
-            "after": text(_view_lines(after if changed else before)),
-        }
+        result["diff"] = yaml_diff(before, after if changed else before, header=proof.server or p["ip"])
     add_inventory_change(module, result, done.inventory_change, commit=p["commit"])
     module.exit_json(**result)
 

@@ -1,3 +1,6 @@
+# Copyright (c) 2026 ipsinfra maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module ipsinfra.infra.switch_port_map: which server is on which switch port (§4.6)."""
 
 from __future__ import annotations
@@ -14,7 +17,11 @@ description:
   - With O(set_descriptions=true) port descriptions that differ from the server's name are written on the
     switches (each read back).
   - A switch that does not answer fails the task after the others were mapped; its recorded ports are kept.
-author: ipsinfra
+  - When a state store is named (O(journal), or C(IPSINFRA_JOURNAL) in the environment, as under AWX) the
+    store is the map's record (state key C(portmap:<site>), a line of the hash-chained journal); the map file
+    is still written where the inventory is writable, for git users. Where the file and the store disagree
+    the store's map is used and the task warns which one it used.
+author: ipsinfra maintainers (@ipsinfra)
 version_added: "0.1.0"
 extends_documentation_fragment:
   - ipsinfra.infra.common
@@ -41,7 +48,9 @@ options:
       - Default, each switch's C(secret) reference in the inventory. Never logged (C(no_log)).
     type: str
   key_file:
-    description: An SSH private key for the switch logins.
+    description:
+      - An SSH private key for the switch logins.
+      - Default, each switch's C(ansible_ssh_private_key_file) in the inventory.
     type: path
   timeout:
     description: Seconds per switch login and command.
@@ -72,7 +81,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 sites:
-  description: Per site, the map file, the ports mapped, the switches that answered and the diff lines.
+  description:
+    - Per site, the map file, the ports mapped, the switches that answered and the diff lines.
+    - C(recorded_in) says which map the diff was taken against (C(store), C(file) or C(none)), C(stored)
+      whether the store was written, C(note) why the store's map was used over the file's (or none yet).
   returned: always
   type: list
   elements: dict
@@ -83,6 +95,9 @@ sites:
       switches: [sw1-msk1]
       changes: ["moved     ded1: sw1-msk1 Gi0/5 -> sw1-msk1 Gi0/6"]
       written: true
+      recorded_in: store
+      stored: true
+      note: null
 failed_switches:
   description: Switches that could not be polled, with the reason.
   returned: always
@@ -127,14 +142,21 @@ def run_module() -> None:
     require_ipsinfra(module)
     from ipsinfra.inventory import load
     from ipsinfra.network.cli import server_macs_of
-    from ipsinfra.network.portmap import PortMap, build_port_map, diff_port_map
-    from ipsinfra.network.portmap_file import dump_port_map, map_file_path, read_port_map, write_port_map
+    from ipsinfra.network.portmap import (
+        PortMap,
+        baseline_port_map,
+        build_port_map,
+        diff_with_baseline,
+    )
+    from ipsinfra.network.portmap_file import dump_port_map, map_file_path
+    from ipsinfra.network.portmap_store import open_map_store, read_recorded, write_recorded
     from ipsinfra.network.switches import SwitchCredentials, collect, set_descriptions
 
     p = module.params
     result: dict[str, Any] = {"changed": False, "sites": [], "failed_switches": {}, "described": []}
     before_text: list[str] = []
     after_text: list[str] = []
+    store = None
     try:
         inventory = static_inventory(p["inventory"])
         fleet = load(inventory)
@@ -150,8 +172,8 @@ def run_module() -> None:
             raise ValueError("no switch selected (check sites/switches)")
 
         def creds(sw: Any) -> SwitchCredentials:
-            password = p["password"] or SwitchCredentials.for_switch(sw).password
-            return SwitchCredentials(password=password, key_file=p["key_file"])
+            # the options win; each switch's secret and ansible_ssh_private_key_file fill the rest
+            return SwitchCredentials.for_switch(sw, password=p["password"], key_file=p["key_file"])
 
         report = collect(selected, credentials=creds, timeout=p["timeout"])
         failed = {n: f"{r.failure}: {r.reason}" for n, r in report.results.items() if not r.ok}
@@ -160,20 +182,35 @@ def run_module() -> None:
         for sw in selected:
             by_site[sw.site].append(sw)
         wanted_descriptions: dict[str, dict[str, str]] = defaultdict(dict)
+        # journal (or $IPSINFRA_JOURNAL) names the state store: the map's record (portmap:<site>)
+        store = open_map_store(p["journal"], create=not module.check_mode)
         for site, site_switches in sorted(by_site.items()):
             answered = {s.name for s in site_switches if report.results[s.name].ok}
             facts = [f for f in report.facts if f.switch in answered]
             observed = build_port_map(facts, server_macs_of(fleet), hosts=set(fleet.nodes))
             path = map_file_path(inventory, site)
-            recorded = read_port_map(path)
-            diff = diff_port_map(recorded, observed, switches=answered)
+            rec = read_recorded(path, site, store)
+            recorded = rec.port_map
+            if rec.note:
+                module.warn(rec.note)
+            # no map recorded yet: the dedicated servers' switch/switch_port are the baseline
+            baseline = baseline_port_map(fleet.dedicated.values(), {s.name for s in site_switches})
+            diff = diff_with_baseline(recorded, baseline, observed, switches=answered)
             kept = tuple(port for port in recorded.ports if port.switch not in answered)
             merged = PortMap(ports=kept + observed.ports, conflicts=observed.conflicts)
-            old = path.read_text(encoding="utf-8") if path.exists() else ""
+            if rec.source == "store":
+                old = dump_port_map(recorded, site)
+            else:
+                old = path.read_text(encoding="utf-8") if path.exists() else ""
             new = dump_port_map(merged, site) if diff.changed else old
-            written = False
-            if diff.changed and p["write"]:
-                written = module.check_mode or write_port_map(path, merged, site)
+            written = stored = False
+            if (diff.changed or rec.behind) and p["write"]:
+                written = module.check_mode
+                if not module.check_mode:
+                    record = write_recorded(rec, merged if diff.changed else recorded, store)
+                    written, stored = record.written, record.stored
+                    if record.file_error:
+                        module.warn(f"map file not written: {record.file_error}; the store holds the map")
             if written:
                 before_text.append(old)
                 after_text.append(new)
@@ -188,9 +225,14 @@ def run_module() -> None:
                     "changes": diff.lines(),
                     "conflicts": [f"{c.switch} {c.port}: {', '.join(c.servers)}" for c in observed.conflicts],
                     "written": bool(written),
+                    "recorded_in": rec.source,
+                    "stored": stored,
+                    "note": rec.note,
                 }
             )
             result["changed"] = result["changed"] or bool(written)
+            for c in observed.conflicts:  # a warning, shown without -v: it needs a person
+                module.warn(f"port map conflict on {c.switch} {c.port}: {', '.join(c.servers)} (site {site})")
 
         if p["set_descriptions"]:
             journal_cm = contextlib.nullcontext(None) if module.check_mode else open_journal(p["journal"])
@@ -214,6 +256,9 @@ def run_module() -> None:
             result["changed"] = result["changed"] or bool(result["described"])
     except Exception as exc:
         module.fail_json(msg=error_message(exc), **result)
+    finally:
+        if store is not None:
+            store.close()
 
     if module._diff and (before_text or result["described"]):
         desc_before = [line.split(": ", 1)[0] + ": (other description)" for line in result["described"]]

@@ -1,3 +1,6 @@
+# Copyright (c) 2026 ipsinfra maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module ipsinfra.infra.vds_migrate: move a VDS to another node, verified, never lost."""
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ description:
   - The target is read back and compared with the plan before the source copy is released; on any failure
     the VDS still exists exactly once and runs where it ran.
   - Idempotent. A VDS already on the target under its new name is verified and reported C(ok).
-author: ipsinfra
+author: ipsinfra maintainers (@ipsinfra)
 version_added: "0.1.0"
 extends_documentation_fragment:
   - ipsinfra.infra.common
@@ -115,10 +118,10 @@ from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # 
     fleet_and_pool,
     open_journal,
     require_ipsinfra,
-    text,
-    vds_lines,
+    vds_settings,
     vds_view,
     write_back_path,
+    yaml_diff,
 )
 
 
@@ -136,25 +139,37 @@ def _argument_spec() -> dict[str, Any]:
     }
 
 
-def _planned_lines(plan: Any) -> list[str]:
-    return [
-        f"name: {plan.new_name}",
-        f"node: {plan.target}",
-        f"state: {'running' if plan.was_running else 'stopped'}",
-        f"vcpus: {plan.vcpus}",
-        f"cpuset: {plan.cpuset or '-'}",
-        f"vnc_listen: {plan.vnc_listen}",
-        f"bridge: {plan.bridge}",
-        f"autostart: {'on' if plan.autostart else 'off'}",
-    ]
+# What a migration moves (§9.1, §9.10), the keys of both diff sides.
+MIGRATE_KEYS = ("name", "node", "state", "vcpus", "cpuset", "vnc_listen", "bridge", "autostart")
 
 
-def _source_lines(plan: Any) -> list[str]:
-    return [
-        f"name: {plan.name}",
-        f"node: {plan.source}",
-        f"state: {'running' if plan.was_running else 'stopped'}",
-    ]
+def _moved(vds: Any) -> dict[str, Any]:
+    settings = vds_settings(vds)
+    return {k: settings[k] for k in MIGRATE_KEYS}
+
+
+def _planned(plan: Any) -> dict[str, Any]:
+    return {
+        "name": plan.new_name,
+        "node": plan.target,
+        "state": "running" if plan.was_running else "stopped",
+        "vcpus": plan.vcpus,
+        "cpuset": plan.cpuset,
+        "vnc_listen": str(plan.vnc_listen),
+        "bridge": plan.bridge,
+        "autostart": plan.autostart,
+    }
+
+
+def _source(pool: Any, fleet: Any, name: str) -> dict[str, Any] | None:
+    """The VDS as it is before the move (None once it has moved: the re-run finds it renamed)."""
+    from ipsinfra.errors import IpsinfraError
+    from ipsinfra.migrate import find_vds
+
+    try:
+        return _moved(find_vds(pool, fleet, name))
+    except IpsinfraError:
+        return None
 
 
 def run_module() -> None:
@@ -172,6 +187,7 @@ def run_module() -> None:
         if not naming.is_vps_name(name):
             name = naming.from_pve_safe_name(name)
         with fleet_and_pool(p["inventory"]) as (fleet, pool), open_journal(p["journal"]) as journal:
+            source = _source(pool, fleet, name) if module._diff else None
             done = migrate(
                 name,
                 p["target"],
@@ -204,11 +220,11 @@ def run_module() -> None:
     )
     if module._diff:
         if done.changed or would_move:
-            before = text(_source_lines(plan))
-            after = text(vds_lines(done.vds)) if done.vds is not None else text(_planned_lines(plan))
+            before = source or {**_planned(plan), "name": plan.name, "node": plan.source}
+            after = _moved(done.vds) if done.vds is not None else _planned(plan)
         else:
-            before = after = text(vds_lines(done.vds)) if done.vds is not None else ""
-        result["diff"] = {"before": before, "after": after}
+            before = after = _moved(done.vds) if done.vds is not None else {}
+        result["diff"] = yaml_diff(before, after, header=plan.name)
     add_inventory_change(module, result, done.inventory_change, commit=p["commit"])
     for warning in done.warnings:  # true and not failures, e.g. a VNC address in force at the next cold start
         module.warn(warning)

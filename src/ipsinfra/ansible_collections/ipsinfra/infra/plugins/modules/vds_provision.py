@@ -1,3 +1,6 @@
+# Copyright (c) 2026 ipsinfra maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module ipsinfra.infra.vds_provision: one order -> one verified VDS."""
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ description:
     the node's free pool, VNC, autostart), creates it, sets a root password, starts it and reads it back
     from the hypervisor to compare with the order (OS, architecture, install type, number of IPs, comment).
   - Idempotent. An order already provisioned on its node is verified and reported C(ok), not C(changed);
-    its password is not touched.
+    its password is not touched. A VDS of that order that does not match it (another size, OS...) fails
+    the task, in check mode too (the existing VDS is read and compared with the planned one).
   - A trial order (O(trial=true)) is Active with an end date 7 days after activation.
   - On Proxmox the VM is named by the house name's DNS-safe twin, with the house name in its description.
-author: ipsinfra
+author: ipsinfra maintainers (@ipsinfra)
 version_added: "0.1.0"
 extends_documentation_fragment:
   - ipsinfra.infra.common
@@ -211,10 +215,11 @@ from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # 
     open_journal,
     parse_date,
     require_ipsinfra,
-    text,
-    vds_lines,
+    spec_settings,
+    vds_settings,
     vds_view,
     write_back_path,
+    yaml_diff,
 )
 
 ORDER_FIELDS = (
@@ -253,7 +258,7 @@ def _argument_spec() -> dict[str, Any]:
         "comment": {"type": "str", "default": ""},
         "trial": {"type": "bool", "default": False},
         "password": {"type": "str", "no_log": True},
-        "password_file": {"type": "path"},
+        "password_file": {"type": "path", "no_log": False},  # where the password goes, not the secret
         "user": {"type": "str", "default": "root"},
         "step_timeout": {"type": "float", "default": 300.0},
         "cpuset": {"type": "str", "default": "1-40"},
@@ -286,7 +291,7 @@ def run_module() -> None:
     module = AnsibleModule(argument_spec=_argument_spec(), supports_check_mode=True)
     require_ipsinfra(module)
     from ipsinfra.models import Order, build
-    from ipsinfra.provision import provision
+    from ipsinfra.provision import order_mismatches, provision
 
     p = module.params
     result: dict[str, Any] = {"changed": False}
@@ -308,7 +313,7 @@ def run_module() -> None:
                 order, fleet, pool, check=True, inventory=written if module.check_mode else None, **kwargs
             )
             plan = preview.plan
-            before = text(vds_lines(plan.existing)) if plan.existing is not None else ""
+            before: dict[str, Any] = {}
             result.update(
                 name=plan.name,
                 backend_name=plan.backend_name,
@@ -320,11 +325,19 @@ def run_module() -> None:
             )
             if module.check_mode:
                 result["changed"] = plan.existing is None
+                after = spec_settings(plan.spec, plan.node)
+                if plan.existing is not None:
+                    # What the real run would verify: read the VDS and compare it with the plan.
+                    got = pool.get(plan.node).get_vds(plan.name)
+                    before = after = vds_settings(got)
+                    result["vds"] = vds_view(got)
+                    result["mismatches"] = order_mismatches(plan, got)
                 if module._diff:
-                    after = before if plan.existing is not None else text(plan.describe())
-                    result["diff"] = {"before": before, "after": after}
+                    result["diff"] = yaml_diff(before, after, header=plan.name)
                 add_inventory_change(module, result, preview.inventory_change)
                 _warn(module, preview.warnings)
+                if result["mismatches"]:
+                    module.fail_json(msg=_mismatch_message(plan.name, result["mismatches"]), **result)
                 module.exit_json(**result)
             if plan.existing is None and p["password_file"]:
                 _usable_password_file(p["password_file"])
@@ -345,16 +358,17 @@ def run_module() -> None:
         warnings_found=list(done.warnings),
     )
     if module._diff:
-        after = text(vds_lines(done.vds)) if done.vds is not None else ""
-        result["diff"] = {"before": before, "after": after}
+        after = vds_settings(done.vds) if done.vds is not None else {}
+        result["diff"] = yaml_diff(after if not done.changed else before, after, header=plan.name)
     add_inventory_change(module, result, done.inventory_change, commit=p["commit"])
     _warn(module, done.warnings)
     if done.mismatches:
-        module.fail_json(
-            msg=f"{done.plan.name}: the VDS does not match the order: " + "; ".join(done.mismatches),
-            **result,
-        )
+        module.fail_json(msg=_mismatch_message(done.plan.name, done.mismatches), **result)
     module.exit_json(**result)
+
+
+def _mismatch_message(name: str, mismatches: list[str]) -> str:
+    return f"{name}: the VDS does not match the order: " + "; ".join(mismatches)
 
 
 def _warn(module: Any, warnings: list[str]) -> None:

@@ -1,3 +1,6 @@
+# Copyright (c) 2026 ipsinfra maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module ipsinfra.infra.vds_resize: upgrade or downgrade a VDS (§6), verified."""
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ description:
     ipsinfra defines); O(restart=true) restarts it and verifies the running guest, else RV(restart_needed)
     says so. Disks grow online.
   - Idempotent. A VDS already at the target is verified, reported C(ok), and no order line is written again.
-author: ipsinfra
+author: ipsinfra maintainers (@ipsinfra)
 version_added: "0.1.0"
 extends_documentation_fragment:
   - ipsinfra.infra.common
@@ -153,10 +156,9 @@ from ansible_collections.ipsinfra.infra.plugins.module_utils.common import (  # 
     fleet_and_pool,
     open_journal,
     require_ipsinfra,
-    text,
-    vds_lines,
     vds_view,
     write_back_path,
+    yaml_diff,
 )
 
 
@@ -179,8 +181,30 @@ def _argument_spec() -> dict[str, Any]:
     }
 
 
-def _disk_lines(vds: Any) -> list[str]:
-    return [f"disk {d.name}: {d.size_gib} GiB" for d in vds.disks]
+def _sizes(vds: Any) -> dict[str, Any]:
+    """What a resize touches, as a diff side: the same keys before and after."""
+    return {
+        "name": vds.name,
+        "node": vds.node,
+        "vcpus": vds.vcpus,
+        "memory_mib": vds.memory_mib,
+        "disks_gib": {d.name: d.size_gib for d in vds.disks},
+    }
+
+
+_KEYS = {"cores": "vcpus", "memory": "memory_mib"}
+
+
+def _with(view: dict[str, Any], changes: Any, side: str) -> dict[str, Any]:
+    """``view`` with each planned change's ``before`` or ``after`` value put in."""
+    out = {**view, "disks_gib": dict(view["disks_gib"])}
+    for change in changes:
+        value = getattr(change, side)
+        if change.param == "disk":
+            out["disks_gib"][change.disk] = value
+        else:
+            out[_KEYS[change.param]] = value
+    return out
 
 
 def run_module() -> None:
@@ -238,15 +262,12 @@ def run_module() -> None:
         mismatches=list(done.mismatches),
     )
     if module._diff and done.vds is not None:
-        before_lines = [f"{c.param}: {c.before}" for c in plan.changes]
-        after_lines = [f"{c.param}: {c.after}" for c in plan.changes]
-        if done.checked_only or not plan.changed:
-            result["diff"] = {"before": text(before_lines), "after": text(after_lines)}
+        read = _sizes(done.vds)  # check mode: as it is now; after a change: as read back
+        if done.checked_only:
+            before, after = read, _with(read, plan.changes, "after")
         else:
-            result["diff"] = {
-                "before": text(before_lines),
-                "after": text(vds_lines(done.vds) + _disk_lines(done.vds)),
-            }
+            before, after = _with(read, plan.changes, "before"), read
+        result["diff"] = yaml_diff(before, after, header=plan.name)
     add_inventory_change(module, result, done.inventory_change, commit=p["commit"])
     if done.mismatches:
         module.fail_json(msg=f"{plan.name}: resize not verified: " + "; ".join(done.mismatches), **result)
