@@ -1,4 +1,4 @@
-"""``python -m bench``: run B1-B6, print the table, write JSON.
+"""``python -m bench``: run B1-B7, print the table, write JSON.
 
 Full run (for people; 20-40 min on 2 busy cores)::
 
@@ -19,7 +19,8 @@ run exits 1 (a benchmark that measured different work is wrong, not slow).
 
 B1, B2 and B5 need root (sshd test hosts, network namespaces), B6 root and
 libvirtd (a session daemon holds its domains); without them they are reported
-as skipped in the JSON ``skipped`` list, never silently dropped.
+as skipped in the JSON ``skipped`` list, never silently dropped. B7 (abuse
+complaint intake, :mod:`bench.b7_abuse`) needs nothing but this process.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class Plan:
     switch_macs: tuple[int, ...]
     switch_default_workers: bool
     memory_vds: int
+    complaints: int
+    hostile_reps: int
+    hostile_near_limit: bool  # also the ~5 MiB hostile shapes (seconds each under tracemalloc)
     warmup: bool
 
 
@@ -85,6 +89,9 @@ FULL = Plan(
     switch_macs=(500, 10000),
     switch_default_workers=True,
     memory_vds=10000,
+    complaints=3000,
+    hostile_reps=3,
+    hostile_near_limit=True,
     warmup=True,
 )
 SMOKE = Plan(
@@ -105,9 +112,12 @@ SMOKE = Plan(
     switch_macs=(50,),
     switch_default_workers=False,
     memory_vds=1000,
+    complaints=200,
+    hostile_reps=1,
+    hostile_near_limit=False,
     warmup=False,
 )
-ALL = ("B1", "B2", "B3", "B4", "B5", "B6")
+ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "B7")
 
 
 def run(
@@ -196,6 +206,17 @@ def run(
 
         return b4.b6_rows(plan.memory_vds, 40, plan.reps)
 
+    def abuse(wanted: set[str]) -> list[Row]:
+        from bench import b7_abuse as b7
+
+        return b7.b7_rows(
+            plan.complaints,
+            plan.reps,
+            hostile_reps=plan.hostile_reps,
+            near_limit=plan.hostile_near_limit,
+            warmup=plan.warmup,
+        )
+
     step(("B1", "B2"), True, ansible)
     step(("B3",), False, inventory)
     step(("B4",), False, audit)
@@ -204,6 +225,7 @@ def run(
         skipped.append({"id": "B6", "reason": no_lab})
     else:
         step(("B6",), False, memory)
+    step(("B7",), False, abuse)
     return rows, skipped
 
 

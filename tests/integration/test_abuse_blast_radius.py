@@ -9,14 +9,18 @@ alone.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import ipaddress
 import json
 import uuid
+import zipfile
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ipsinfra import cli, naming
 from ipsinfra.abuse import dnsbl
@@ -100,6 +104,7 @@ class TestFleet:
 
     def handle(self, raw: str, journal: Journal, **kw: Any) -> Any:
         kw.setdefault("lock_dir", self.tmp_path / "locks")
+        kw.setdefault("mailbox_date", WHEN)  # the mailbox got it when its Date says (no Received:)
         return handle_complaint(raw, self.fleet, self.pool(), abuse_from=ABUSE, journal=journal, **kw)
 
     def confirm(self, pid: str, journal: Journal, **kw: Any) -> Any:
@@ -242,6 +247,61 @@ def test_a_non_immediate_complaint_is_unchanged_by_the_limits(lab: TestFleet, jo
     result = lab.handle(raw, journal)
     assert {s.action for s in result.services} == {"deadline"} and result.proposal is None
     assert lab.blocked() == []
+
+
+# --------------------------------------------------------------------------- one report, many cases
+
+
+def shadowserver(ips: list[str], report: str = "event4_sinkhole_http", sender: str = DC) -> bytes:
+    """A Shadowserver-style report: the rows in a zipped CSV attachment, one row per IP."""
+    rows = "".join(
+        f'"2026-12-06 0{i}:10:00","tcp","{ip}",4{i}000,"203.0.113.200",80,"andromeda"\n'
+        for i, ip in enumerate(ips)
+    )
+    csv_text = '"timestamp","protocol","src_ip","src_port","dst_ip","dst_port","infection"\n' + rows
+    name = f"2026-12-06-{report}-lab-asn.csv"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(name, csv_text)
+    msg = EmailMessage()
+    msg["From"] = f"Reports <{sender}>"
+    msg["To"] = ABUSE
+    msg["Subject"] = f"[Shadowserver Report] 2026-12-06 {report}"
+    msg["Date"] = WHEN.strftime("%a, %d %b %Y %H:%M:%S +0000")
+    msg["Message-ID"] = f"<ss-{report}-{len(ips)}@shadowserver.example>"
+    msg.set_content("Attached: the report for your network (open resolvers, botnet drones, malware).\n")
+    msg.add_attachment(buf.getvalue(), maintype="application", subtype="zip", filename=name + ".zip")
+    return msg.as_bytes()
+
+
+def test_a_shadowserver_report_of_five_servers_proposes_and_blocks_nothing(
+    lab: TestFleet, journal: Journal
+) -> None:
+    """Issue 21 Build 4: every row is a case; the limits apply to the report as a whole, so a
+    trusted sender's report naming 5 of our servers (limit 1) blocks none of them."""
+    before = lab.states()
+    result = lab.handle(shadowserver(IPS[:5]), journal)
+    assert result.complaint.format.value == "shadowserver"
+    assert [str(c.ip) for c in result.complaint.cases] == IPS[:5]
+    assert [c.category for c in result.verdict.cases] == ["botnet"] * 5
+    assert lab.states() == before  # not one VDS stopped, not one autostart turned off
+    assert [(s.ip, s.action) for s in result.services] == [(ip, "proposed") for ip in IPS[:5]]
+    proposal = result.proposal
+    assert proposal is not None and result.proposal_stored
+    assert proposal.servers == sorted(lab.names[ip] for ip in IPS[:5])
+    assert proposal.reasons == [
+        "names 5 of our servers; the limit is 1 (site abuse_max_targets or --max-targets)"
+    ]
+    assert journal_lines(journal, "vds.block") == []
+
+
+def test_a_report_of_mixed_rows_gives_each_ip_its_own_deadline(lab: TestFleet, journal: Journal) -> None:
+    """An open-resolver row is not immediate: it gets a deadline, whatever the body's words."""
+    result = lab.handle(shadowserver(IPS[:2], report="scan_dns"), journal)
+    assert [c.category for c in result.verdict.cases] == ["vulnerable", "vulnerable"]
+    assert [s.action for s in result.services] == ["deadline", "deadline"]
+    assert result.proposal is None and lab.blocked() == []
+    assert len(journal_lines(journal, "abuse.deadline")) == 2
 
 
 # --------------------------------------------------------------------------- SBL and the DNSBL
@@ -404,7 +464,22 @@ def _node_file(tmp_path: Path, name: str, ip: str, vds: list[tuple[int, str]]) -
     return path
 
 
+def write_host_vars(path: Path, data: dict[str, Any]) -> None:
+    """Block-style YAML, as people write host_vars: the write-back edits these in place (it refuses
+    a flow mapping, ``{...}``, and says so: see test_abuse_watch_inventory.py)."""
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    path.write_text("---\n" + text, encoding="utf-8")
+
+
+def read_host_vars(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), path
+    return data
+
+
 def _inventory(tmp_path: Path) -> Path:
+    """The fleet on disk: 3 libvirt test-driver nodes, 2 VDS each; host_vars in block-style YAML (a
+    block is written back into its record), hosts.yml and group_vars in JSON (never written back)."""
     inv = tmp_path / "inventory"
     (inv / "group_vars" / "all").mkdir(parents=True)
     (inv / "host_vars").mkdir()
@@ -412,28 +487,26 @@ def _inventory(tmp_path: Path) -> Path:
     for n, (name, ip) in enumerate(NODES.items()):
         own = [(4000 + 2 * n + k, IPS[2 * n + k]) for k in range(2)]
         path = _node_file(tmp_path, name, ip, own)
-        (inv / "host_vars" / f"{name}.yml").write_text(
-            json.dumps({"main_ip": ip, "uri": f"test://{path}", "cpus": 8, "vnc_listen": "127.0.0.1"}),
-            encoding="utf-8",
+        write_host_vars(
+            inv / "host_vars" / f"{name}.yml",
+            {"main_ip": ip, "uri": f"test://{path}", "cpus": 8, "vnc_listen": "127.0.0.1"},
         )
         for order, vip in own:
             house = naming.vps_name(order, ipaddress.ip_address(ip))
             host = house.replace("(", "-").replace(")", "").replace(".", "-")
             vds_hosts.append(host)
-            (inv / "host_vars" / f"{host}.yml").write_text(
-                json.dumps(
-                    {
-                        "vds_name": house,
-                        "node": name,
-                        "client": "c1",
-                        "vcpus": 2,
-                        "memory_mib": 64,
-                        "ips": [vip],
-                        "nics": [{"mac": f"52:54:00:00:{order % 256:02x}:01"}],
-                        "autostart": True,
-                    }
-                ),
-                encoding="utf-8",
+            write_host_vars(
+                inv / "host_vars" / f"{host}.yml",
+                {
+                    "vds_name": house,
+                    "node": name,
+                    "client": "c1",
+                    "vcpus": 2,
+                    "memory_mib": 64,
+                    "ips": [vip],
+                    "nics": [{"mac": f"52:54:00:00:{order % 256:02x}:01"}],
+                    "autostart": True,
+                },
             )
     hosts = {
         "all": {
@@ -468,9 +541,12 @@ def test_cli_proposes_exit_3_then_confirms_once(
         "--abuse-from", ABUSE, "--outbox", str(tmp_path / "outbox"), "-i", str(inv),
         "--journal", str(tmp_path / "j.sqlite3"), "--no-dnsbl",
     ]  # fmt: skip
+    records = sorted((inv / "host_vars").glob("VPS*.yml"))
+    before = {r.name: r.read_text(encoding="utf-8") for r in records}
     assert cli.main(["abuse", "handle", str(complaint), *base, "--dc-list", str(dc_list)]) == 3
     out = capsys.readouterr().out
     assert out.count(": proposed") == 6 and "nothing was blocked" in out
+    assert {r.name: r.read_text(encoding="utf-8") for r in records} == before  # nothing to write back
     pid = out.split("PROPOSAL ", 1)[1].split()[0]
     assert f"ipsinfra abuse handle --confirm {pid}" in out
     assert not (tmp_path / "outbox").exists() or not list((tmp_path / "outbox").iterdir())
@@ -483,6 +559,9 @@ def test_cli_proposes_exit_3_then_confirms_once(
     data = json.loads(capsys.readouterr().out)
     assert [s["action"] for s in data["services"]] == ["blocked"] * 6 and data["already"] is None
     assert sum(1 for d in data["letters"] if d["kind"] == "client_ticket") == 6
+    # Every record follows its block (one write-back of the six files).
+    assert data["inventory_change"]["written"] is True and len(data["inventory_change"]["files"]) == 6
+    assert [read_host_vars(r).get("blocked_reason") for r in records] == ["malware"] * 6
 
     assert cli.main(["abuse", "handle", "--confirm", pid, *base]) == 0
     out = capsys.readouterr().out
@@ -513,8 +592,13 @@ def test_cli_trusted_sender_one_server_blocks_exit_0(
     out = capsys.readouterr().out
     assert rc == 0, out
     assert f"{IPS[5]} (VPS4005(3.13)): blocked" in out and "PROPOSAL" not in out
+    assert "inventory updated: host_vars/VPS4005-3-13.yml" in out.splitlines()
+    record = read_host_vars(inv / "host_vars" / "VPS4005-3-13.yml")
+    assert (record["blocked"], record["blocked_reason"], record["autostart"]) == (True, "malware", False)
     with Journal(tmp_path / "j.sqlite3") as jr:
         [line] = jr.entries(action="vds.block")
         assert line.target == "kvm3/VPS4005(3.13)" and line.result == "ok"
         assert line.after is not None and line.after["state"] == VdsState.STOPPED.value
         assert jr.entries(action="abuse.proposal") == []
+        [written] = jr.entries(action="inventory.write_back")
+        assert written.result == "ok" and written.after == {"files": ["host_vars/VPS4005-3-13.yml"]}

@@ -26,7 +26,7 @@ import pytest
 from bench.__main__ import SMOKE
 
 REPO = Path(__file__).resolve().parents[2]
-IDS = ("B1", "B2", "B3", "B4", "B5", "B6")
+IDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7")
 CORES = len(os.sched_getaffinity(0))
 
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.netns, pytest.mark.ssh, pytest.mark.qemu]
@@ -186,7 +186,7 @@ def test_ratios_are_the_reported_times(smoke: tuple[dict[str, Any], str]) -> Non
         elif r["ratio_kind"] == "ipsinfra/baseline":
             assert within_rounding(r["ratio"], o, b), (r["id"], r["ratio"], o, b)
             assert not r["passed"] or r["ratio"] <= r["limit"], r["id"]
-        else:  # B6: peak / limit
+        else:  # B6: peak / limit; B7's hostile rows: worst / limit
             assert r["ratio"] == pytest.approx(o / r["limit"], rel=1e-2), r["id"]
             assert r["passed"] == (o < r["limit"]), r["id"]
 
@@ -199,3 +199,36 @@ def test_memory_is_the_audit_process_trees(smoke: tuple[dict[str, Any], str]) ->
         assert child["reachable"] == child["nodes"] > 1
         assert child["peak_rss_mb"] >= child["rss_before_mb"] > 0
         assert child["peak_rss_mb"] >= child["tree_peak_pss_mb"] > 0
+
+
+def test_abuse_intake_did_every_complaint_and_every_shape(smoke: tuple[dict[str, Any], str]) -> None:
+    """B7: every generated complaint parsed on both sides, each with exactly its own targets;
+    the complaints/s it reports are its own run times; every hostile shape was run and
+    answered (a complaint or a refusal), its time and peak recorded."""
+    from tests.unit.hostile_mail import HOSTILE_SHAPES
+
+    data, _ = smoke
+    (intake,) = rows(data, "B7.intake.")
+    n = SMOKE.complaints
+    assert intake["id"] == f"B7.intake.{n}" and intake["extra"]["complaints"] == n
+    for what in ("complaints parsed", "complaints with exactly their targets"):
+        check = work(intake, what)
+        assert check["same"], check["message"]
+        assert check["ipsinfra_counts"] == [n] * SMOKE.reps, check
+    assert work(intake, "complaints parsed")["baseline_counts"] == [n] * SMOKE.reps
+    per_s = n / statistics.median(intake["ipsinfra_runs"])
+    assert intake["extra"]["complaints_per_s"] == pytest.approx(per_s, rel=0.01)
+    assert intake["passed"] == (intake["ratio"] <= intake["limit"] and per_s >= 300)
+    small = {name for name in HOSTILE_SHAPES if not name.endswith("_5mib")}  # the smoke plan's
+    hostile = {r["id"]: r for r in rows(data, "B7.hostile-")}
+    assert set(hostile) == {"B7.hostile-time", "B7.hostile-memory"}
+    for rid, key in (("B7.hostile-time", "seconds"), ("B7.hostile-memory", "peak_mb")):
+        shapes = hostile[rid]["extra"]["shapes"]
+        assert set(shapes) == small, rid
+        assert hostile[rid]["ipsinfra_median"] == max(v[key] for v in shapes.values())
+        assert all(
+            v["seconds"] > 0 and v["outcome"].startswith(("parsed:", "refused:")) for v in shapes.values()
+        )
+    outcomes = hostile["B7.hostile-time"]["extra"]["outcomes"]
+    assert outcomes["yaml_alias_bomb"].startswith("refused: ComplaintTooComplex")
+    assert outcomes["blank_lines_1mib"] == "parsed: 1 IPs, 0 limit notes"

@@ -172,3 +172,83 @@ TRACEBACK_INPUTS: dict[str, Callable[[], bytes]] = {
     "crlf_reply_to": crlf_reply_to,
     "bad_date_no_received": bad_date_no_received,
 }
+
+
+# --------------------------------------------------------------------------- issue 21: sized shapes
+
+MiB = 1024 * 1024
+# Just under intake's 5 MiB limit, the mail's own header lines included.
+NEAR_LIMIT = 5 * MiB - 4096
+
+
+def sized(unit: bytes, size: int) -> bytes:
+    """``unit`` repeated to ``size`` bytes (rounded down to whole units)."""
+    return unit * (size // len(unit))
+
+
+def blank_lines_sized(size: int) -> bytes:
+    """``size`` bytes of blank lines after one line naming the target."""
+    return mail("spam from 192.0.2.7", b"Spam from 192.0.2.7\r\n" + sized(b"\r\n", size))
+
+
+def blank_lines_with_spaces_sized(size: int) -> bytes:
+    return mail("spam from 192.0.2.7", b"Spam from 192.0.2.7\n" + sized(b" \t\n", size))
+
+
+def less_than_sized(size: int, *, html: bool = False) -> bytes:
+    """``size`` bytes of ``<`` on one line (every IP regex and the HTML scan try each one)."""
+    head = b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n" if html else b""
+    return mail("spam", b"Spam from 192.0.2.7 " + sized(b"<", size), head)
+
+
+def ips_sized(size: int) -> bytes:
+    """``size`` bytes of distinct IPs, one per line."""
+    lines = (f"Spam from 198.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}" for i in range(1, size // 24))
+    return mail("spam", "\n".join(lines).encode()[:size])
+
+
+def same_ip_sized(size: int) -> bytes:
+    return mail("spam", sized(b"192.0.2.7 ", size))
+
+
+def dashes_sized(size: int) -> bytes:
+    """One line of ``size`` dashes (the forward-marker search)."""
+    return mail("spam from 192.0.2.7", b"Spam from 192.0.2.7\n" + sized(b"-", size))
+
+
+def short_lines_sized(size: int) -> bytes:
+    """``size`` bytes of two-byte lines: millions of lines, each a step of every per-line pass."""
+    return mail("spam from 192.0.2.7", b"Spam from 192.0.2.7\n" + sized(b"<\n", size))
+
+
+def base64_newlines_sized(size: int) -> bytes:
+    """A base64 body that decodes to newlines: the line count hides behind the encoding."""
+    raw = base64.encodebytes(sized(b"a\n", size * 74 // 100))
+    return mail("spam from 192.0.2.7", raw, b"Content-Transfer-Encoding: base64\r\n")
+
+
+def many_parameters(count: int = 12_000) -> bytes:
+    """A Content-Type with ``count`` parameters: the policy parses each, on every read."""
+    return mail("spam", b"Spam from 192.0.2.7", b"Content-Type: text/plain" + b";a=b" * count + b"\r\n")
+
+
+# name -> builder: what B7 (bench) times, and what tests/unit/test_abuse_hostile.py checks
+# the outcome of (a complaint with the right IPs, or a refusal naming the limit).
+HOSTILE_SHAPES: dict[str, Callable[[], bytes]] = {
+    "blank_lines_1mib": lambda: blank_lines_sized(MiB),
+    "less_than_1mib": lambda: less_than_sized(MiB),
+    "less_than_html_1mib": lambda: less_than_sized(MiB, html=True),
+    "ips_1mib": lambda: ips_sized(MiB),
+    "deep_nesting": nested_multipart,
+    "yaml_alias_bomb": xarf_alias_bomb,
+    "blank_lines_5mib": lambda: blank_lines_sized(NEAR_LIMIT),
+    "blank_lines_with_spaces_5mib": lambda: blank_lines_with_spaces_sized(NEAR_LIMIT),
+    "less_than_5mib": lambda: less_than_sized(NEAR_LIMIT),
+    "less_than_html_5mib": lambda: less_than_sized(NEAR_LIMIT, html=True),
+    "ips_5mib": lambda: ips_sized(NEAR_LIMIT),
+    "same_ip_5mib": lambda: same_ip_sized(NEAR_LIMIT),
+    "dashes_5mib": lambda: dashes_sized(NEAR_LIMIT),
+    "short_lines_5mib": lambda: short_lines_sized(NEAR_LIMIT),
+    "base64_newlines_5mib": lambda: base64_newlines_sized(NEAR_LIMIT),
+    "many_parameters": many_parameters,
+}

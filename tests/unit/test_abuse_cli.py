@@ -82,7 +82,7 @@ def test_classify_not_immediate_is_0() -> None:
         (["classify", "/nonexistent/c.eml"], "file: value '/nonexistent/c.eml'"),
         (
             ["classify", str(CORPUS / "01_spam_plain_en.eml"), "--received-at", "yesterday"],
-            "received_at: value",
+            "--received-at: value 'yesterday'",
         ),
         (
             ["classify", str(CORPUS / "01_spam_plain_en.eml"), "--default-hours", "72"],

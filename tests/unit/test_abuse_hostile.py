@@ -1,13 +1,17 @@
 """Hostile complaints (issue 18): bounded intake and one-line errors instead of tracebacks.
 
-Each denial-of-service input of the issue is answered within 2 s and 200 MB
-(measured: best wall time of two runs, tracemalloc peak of a third); each input
+Each denial-of-service input of the issue (and of issue 21: 1 MiB and ~5 MiB of
+blank lines, ``<``, IPs...) is parsed with its target or refused naming the
+limit; their time and memory are measured by bench B7. The regex and HTML
+checks here bound CPU seconds (``time.process_time``: a quadratic step shows,
+the load of a shared machine does not); each input
 that once raised a builtin exception is now an exit 2 with one line through the
 real CLI; a property test feeds random and hostile MIME to intake.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import subprocess
 import sys
@@ -25,7 +29,6 @@ from ipsinfra.abuse import (
     ComplaintTooComplex,
     ComplaintTooLarge,
     IntakeLimits,
-    MalformedComplaint,
     classify,
     parse_complaint,
 )
@@ -51,22 +54,6 @@ def handle(raw: bytes) -> Complaint | IpsinfraError:
         return exc
 
 
-def measure(raw: bytes) -> tuple[Complaint | IpsinfraError, float, float]:
-    """(outcome, best wall seconds of two runs, tracemalloc peak in MB of a third)."""
-    seconds = []
-    for _ in range(2):
-        start = time.perf_counter()
-        outcome = handle(raw)
-        seconds.append(time.perf_counter() - start)
-    tracemalloc.start()
-    try:
-        handle(raw)
-        peak = tracemalloc.get_traced_memory()[1] / 1e6
-    finally:
-        tracemalloc.stop()
-    return outcome, min(seconds), peak
-
-
 # --------------------------------------------------------------------------- denial of service
 
 
@@ -76,12 +63,11 @@ def _expect_complaint(outcome: Complaint | IpsinfraError) -> Complaint:
 
 
 @pytest.mark.parametrize("name", sorted(hm.DOS_INPUTS))
-def test_dos_input_is_answered_within_budget(name: str) -> None:
+def test_dos_input_is_answered(name: str) -> None:
+    """The outcome of each denial-of-service input; its time and memory are bench B7's
+    (``python -m bench --only B7``: each hostile shape < 1 s and < 200 MB)."""
     raw = hm.DOS_INPUTS[name]()
-    outcome, seconds, peak = measure(raw)
-    print(f"{name}: {len(raw)} bytes, {seconds:.3f} s, tracemalloc peak {peak:.1f} MB -> {outcome!r:.120}")
-    assert seconds < SECONDS, f"{name} took {seconds:.2f} s"
-    assert peak < MEGABYTES, f"{name} peaked at {peak:.0f} MB"
+    outcome = handle(raw)
     if name in ("blank_lines", "blank_lines_with_spaces", "html_script"):
         assert [str(ip) for ip in _expect_complaint(outcome).ips] == ["192.0.2.7"]
     elif name == "many_ips":
@@ -101,6 +87,77 @@ def test_dos_input_is_answered_within_budget(name: str) -> None:
         raise AssertionError(name)
 
 
+def _ips(outcome: Complaint | IpsinfraError) -> list[str]:
+    return [str(ip) for ip in _expect_complaint(outcome).ips]
+
+
+@pytest.mark.parametrize("name", sorted(hm.HOSTILE_SHAPES))
+def test_hostile_shape_is_parsed_with_its_target_or_refused_naming_the_limit(name: str) -> None:
+    """Issue 21's shapes (1 MiB and ~5 MiB of blank lines, ``<``, IPs...): what comes out."""
+    outcome = handle(hm.HOSTILE_SHAPES[name]())
+    if name.startswith(("blank_lines", "dashes")):
+        complaint = _expect_complaint(outcome)
+        assert _ips(complaint) == ["192.0.2.7"]
+        # Runs of blank lines are one blank line: a megabyte of them is a short statement.
+        assert len(complaint.statement) < 100 or name.startswith("dashes")
+    elif name.startswith("less_than"):
+        complaint = _expect_complaint(outcome)
+        assert _ips(complaint) == ["192.0.2.7"]
+        cut = [n for n in complaint.truncated if n.startswith("targets: addresses were read from the first")]
+        assert cut and "(max_target_chars)" in cut[0]
+    elif name == "same_ip_5mib":
+        assert _ips(outcome) == ["192.0.2.7"]
+    elif name == "ips_1mib":
+        complaint = _expect_complaint(outcome)
+        assert len(complaint.ips) == IntakeLimits().max_ips and str(complaint.ips[0]) == "198.0.0.1"
+        assert any("only the first 1000 kept" in n for n in complaint.truncated)
+    elif name in ("ips_5mib", "short_lines_5mib"):
+        assert isinstance(outcome, ComplaintTooLarge), outcome
+        assert "complaint: value " in str(outcome) and "more lines than the limit of 200000" in str(outcome)
+    elif name == "base64_newlines_5mib":  # the lines were hidden by the transfer encoding
+        assert isinstance(outcome, ComplaintTooLarge), outcome
+        assert str(outcome).startswith("text/plain part: value ") and "(max_lines" in str(outcome)
+    elif name == "deep_nesting":
+        assert isinstance(outcome, ComplaintTooComplex) and "nested deeper than the limit of 32" in str(
+            outcome
+        )
+    elif name == "yaml_alias_bomb":
+        assert isinstance(outcome, ComplaintTooComplex) and "aliases are refused" in str(outcome)
+    elif name == "many_parameters":
+        assert isinstance(outcome, ComplaintTooComplex), outcome
+        assert str(outcome) == (
+            "Content-Type: value 12000 parameters: more than the limit of 100 (max_params)"
+        )
+    else:  # pragma: no cover - a new shape needs its expectation here
+        raise AssertionError(name)
+
+
+def test_squeezing_blank_lines_keeps_the_mime_structure() -> None:
+    """Blank runs between MIME parts and in a base64 body go; parts and text stay."""
+    raw = (
+        hm.HEAD + b"Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n"
+        b"\r\n\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\r\n \r\n\t\r\n"
+        b"Spam from 192.0.2.7\r\n\r\n\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(b"and from\n\n\n\n198.51.100.9\n").replace(b"\n", b"\r\n\r\n\r\n")
+        + b"--b--\r\n"
+    )
+    complaint = parse_complaint(raw)
+    assert _ips(complaint) == ["192.0.2.7", "198.51.100.9"]
+    lines = complaint.statement.splitlines()
+    assert [line for line in lines if line.strip()] == ["Spam from 192.0.2.7", "and from", "198.51.100.9"]
+    assert "and from\n\n198.51.100.9" in complaint.statement  # 3 blank lines inside base64: one
+
+
+def test_line_limit_is_configurable() -> None:
+    raw = hm.mail("spam", b"Spam from 192.0.2.7\r\n" + b"log line\r\n" * 150)
+    with pytest.raises(
+        ComplaintTooLarge, match=r"complaint: value 15\d lines: more lines than the limit of 100 "
+    ):
+        parse_complaint(raw, limits=IntakeLimits(max_lines=100))
+    assert _ips(parse_complaint(raw)) == ["192.0.2.7"]
+
+
 QUADRATIC_TEXTS: dict[str, Callable[[], str]] = {
     # One regex each, quadratic before: now linear, so 200 KB costs milliseconds.
     "received_prefix_spaces": lambda: "Spam from 192.0.2.7\n" + " " * 200_000 + "x",
@@ -117,10 +174,10 @@ QUADRATIC_TEXTS: dict[str, Callable[[], str]] = {
 @pytest.mark.parametrize("name", sorted(QUADRATIC_TEXTS))
 def test_regexes_over_untrusted_text_are_linear(name: str) -> None:
     text = QUADRATIC_TEXTS[name]()
-    start = time.perf_counter()
+    start = time.process_time()
     complaint = parse_complaint(text, received_at=T0)
     verdict = classify(complaint, complaint.received_at)
-    seconds = time.perf_counter() - start
+    seconds = time.process_time() - start
     assert seconds < SECONDS, f"{name} took {seconds:.2f} s"
     assert verdict.category and len(verdict.matched) <= 13 * 50  # phrases per category are capped
 
@@ -134,9 +191,9 @@ def test_html_is_stripped_linearly_and_correctly() -> None:
     assert html_to_text("a < b <!-- hidden --> c <style>p{}</style>d").split() == ["a", "<", "b", "c", "d"]
     assert html_to_text("x &#99999999999999999999; &#x41; &amp;") == "x \ufffd A &"
     for bad in ("<script" * 40_000, "<a " * 60_000, "<!--" * 50_000, "</" * 100_000, "<?" * 100_000):
-        start = time.perf_counter()
+        start = time.process_time()
         html_to_text(bad)
-        assert time.perf_counter() - start < 0.5, bad[:10]
+        assert time.process_time() - start < 0.5, bad[:10]
 
 
 def test_many_ranges_and_networks_are_capped_and_reported() -> None:
@@ -214,19 +271,21 @@ def test_traceback_case_is_exit_2_with_one_line(
         # Not malformed: an unknown charset is read as UTF-8 / latin-1, like a mail client does.
         assert code == 0 and lines == [], err
         return
+    if name in ("huge_timezone", "bad_date_no_received"):
+        # The Date is the complainant's claim, never required (issue 21): a note, not an error.
+        assert code == 0 and lines == [], err
+        return
     assert code == 2, err
     assert len(lines) == 1 and lines[0].startswith("ipsinfra: error: "), err
     assert "Traceback" not in err
     expected = {
         "nested_multipart": "nested deeper than the limit",
-        "huge_timezone": "Date: value",
         "from_angle": "From: value '<'",
         "from_guillemet": "From: value '‹'",
         "from_quote": "From: value",
         "reply_to_at": "Reply-To: value 'a@'",
         "crlf_from": "From: value",
         "crlf_reply_to": "Reply-To: value",
-        "bad_date_no_received": "Date: value",
     }[name]
     assert expected in lines[0]
 
@@ -235,7 +294,10 @@ def test_every_traceback_case_is_an_ipsinfra_error() -> None:
     for name, build in hm.TRACEBACK_INPUTS.items():
         outcome = handle(build())
         assert isinstance(outcome, Complaint | ComplaintRejected | AddressError), name
-    assert isinstance(handle(hm.huge_timezone()), MalformedComplaint)
+    for bad_date in (hm.huge_timezone(), hm.bad_date_no_received()):
+        complaint = handle(bad_date)
+        assert isinstance(complaint, Complaint) and complaint.received_source == "now"
+        assert [n.split(":")[0] for n in complaint.notes] == ["Date"]
     assert isinstance(handle(hm.crlf_from()), AddressError)
 
 
@@ -362,10 +424,10 @@ def mutated(draw: st.DrawFn) -> bytes:
 
 def _budgeted(raw: bytes) -> None:
     tracemalloc.start()
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         outcome = handle(raw)
-        seconds = time.perf_counter() - start
+        seconds = time.process_time() - start
         peak = tracemalloc.get_traced_memory()[1] / 1e6
     finally:
         tracemalloc.stop()

@@ -63,11 +63,12 @@ def test_reaction_hours(text: str, hours: int | None) -> None:
     assert extract_reaction_hours(text) == hours
 
 
-def test_plain_text_needs_received_at() -> None:
-    with pytest.raises(InvalidInput, match="received_at: value None"):
-        parse_complaint("Spam from 192.0.2.1")
+def test_plain_text_without_received_at_is_received_now() -> None:
+    before = dt.datetime.now(dt.UTC)
+    c = parse_complaint("Spam from 192.0.2.1")
+    assert before <= c.received_at <= dt.datetime.now(dt.UTC) and c.received_source == "now"
     c = parse_complaint("Spam from 192.0.2.1", received_at=T0)
-    assert c.format is ComplaintFormat.PLAIN and c.received_at == T0
+    assert c.format is ComplaintFormat.PLAIN and c.received_at == T0 and c.received_source == "override"
     assert c.id.startswith("sha256:") and c.id == parse_complaint("Spam from 192.0.2.1", T0).id
 
 
@@ -76,10 +77,13 @@ def test_received_at_wins_over_date_and_message_id_is_the_id() -> None:
         b"From: a@example.com\nSubject: s\nDate: Mon, 03 Mar 2025 10:00:00 +0300\n"
         b"Message-ID: <x1@example.com>\n\nspam"
     )
-    assert parse_complaint(raw).received_at == dt.datetime(2025, 3, 3, 7, 0, tzinfo=dt.UTC)
+    # The Date header is the complainant's claim: informational, never the receipt time.
+    by_date = parse_complaint(raw)
+    assert by_date.arrival_date == dt.datetime(2025, 3, 3, 7, 0, tzinfo=dt.UTC)
+    assert by_date.received_source == "now" and by_date.received_at > by_date.arrival_date
     later = dt.datetime(2025, 3, 4)
     c = parse_complaint(raw, received_at=later)
-    assert c.received_at == later.replace(tzinfo=dt.UTC)
+    assert c.received_at == later.replace(tzinfo=dt.UTC) and c.received_source == "override"
     assert c.id == "x1@example.com"
     assert c.sender == "a@example.com" and c.answer_to == "a@example.com"
 

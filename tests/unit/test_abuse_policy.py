@@ -9,9 +9,11 @@ import pytest
 from ipsinfra.abuse import dnsbl
 from ipsinfra.abuse.intake import CLASSIFY_CHARS, Complaint, ComplaintFormat
 from ipsinfra.abuse.policy import (
+    BlockBudget,
     max_targets_for,
     parse_proposal_id,
     proposal_id,
+    run_budget_for,
     sbl_confirmation,
     sender_trusted,
     trimmed,
@@ -91,6 +93,53 @@ def test_why_not_now() -> None:
     reasons = why_not_now(complaint("abuse@dc-fra.example"), mixed, max_targets=2)
     assert reasons == ["sender abuse@dc-fra.example is not a trusted sender of msk1 (abuse_trusted_senders)"]
     assert "(no From address)" in why_not_now(complaint(None), {"VPS1(1.1)": TRUSTING})[0]
+
+
+def test_a_run_blocks_at_most_its_budget_then_only_proposes() -> None:
+    """abuse watch: one-server notices from a trusted sender, one per message, stop at the budget."""
+    budget = BlockBudget(limit=2)
+    one = {"VPS1(1.1)": TRUSTING}
+    sender = complaint("abuse@dc-fra.example")
+    assert why_not_now(sender, one, run_budget=budget) == []
+    assert why_not_now(sender, one, run_budget=budget.spent(1)) == []
+    assert budget.spent(1).spent(1).left == 0
+    maybe = budget.spent(1, unsure=True)  # a handling that failed half-way: counted as blocked
+    assert (maybe.blocked, maybe.unsure, maybe.left) == (0, 1, 1)
+    assert maybe.spent(1).why_not(1) == (
+        "this run already blocked 1 server and may have blocked 1 more "
+        "(a handling that failed half-way) (--max-blocks 2)"
+    )
+    assert why_not_now(sender, one, run_budget=budget.spent(1).spent(1)) == [
+        "this run already blocked 2 servers (--max-blocks 2)"
+    ]
+    # a complaint naming more than is left waits whole, even before the budget is spent
+    two = {"VPS1(1.1)": TRUSTING, "VPS2(1.1)": TRUSTING}
+    assert why_not_now(sender, two, max_targets=2, run_budget=budget.spent(1)) == [
+        "this run already blocked 1 server; 2 more would pass the run's limit of 2 (--max-blocks 2)"
+    ]
+    # the budget's reason comes after the others; an untrusted sender is still named
+    reasons = why_not_now(complaint("x@evil.example"), one, run_budget=budget.spent(2))
+    assert reasons[0].startswith("sender x@evil.example is not a trusted sender")
+    assert reasons[1] == "this run already blocked 2 servers (--max-blocks 2)"
+
+
+def test_the_run_budget_is_the_smallest_site_setting_unless_overridden() -> None:
+    assert run_budget_for([]).limit == 5
+    assert run_budget_for([site()]).limit == 5  # the Site field's default
+    budget = run_budget_for(
+        [site(abuse_max_blocks_per_run=7), site("msk1", abuse_max_blocks_per_run=3), None]
+    )
+    assert (budget.limit, budget.blocked) == (3, 0)
+    assert budget.spent(3).why_not(1) == (
+        "this run already blocked 3 servers "
+        "(abuse_max_blocks_per_run 3 of site msk1; --max-blocks for one run)"
+    )
+    assert run_budget_for([site(abuse_max_blocks_per_run=3)], override=10).limit == 10
+    for bad in (0, -1, True, 2.5):
+        with pytest.raises(InvalidInput, match=rf"^max_blocks: value {bad!r}: "):
+            run_budget_for([site()], override=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="abuse_max_blocks_per_run"):
+        build(Site, {"name": "s", "dc": "DC", "abuse_max_blocks_per_run": 0})
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ Example::
 from __future__ import annotations
 
 from ipsinfra.abuse.cancellation import Decision, should_cancel
-from ipsinfra.abuse.classify import CATEGORIES, IMMEDIATE, RuleSet, Verdict, classify, load_rules
+from ipsinfra.abuse.classify import CATEGORIES, IMMEDIATE, CaseVerdict, RuleSet, Verdict, classify, load_rules
 from ipsinfra.abuse.dnsbl import (
     BlockDecision,
     DnsblQueryFailed,
@@ -20,6 +20,7 @@ from ipsinfra.abuse.dnsbl import (
     decide_block,
     decode,
 )
+from ipsinfra.abuse.formats import ReportCase
 from ipsinfra.abuse.headers import AddressError
 from ipsinfra.abuse.intake import (
     Complaint,
@@ -48,6 +49,7 @@ __all__ = [
     "IMMEDIATE",
     "AddressError",
     "BlockDecision",
+    "CaseVerdict",
     "Complaint",
     "ComplaintFormat",
     "ComplaintRejected",
@@ -65,6 +67,7 @@ __all__ = [
     "LetterTemplateError",
     "MailError",
     "MalformedComplaint",
+    "ReportCase",
     "RuleSet",
     "SendReport",
     "SmtpConfig",

@@ -1,9 +1,20 @@
 """The verdict on a complaint (§7.2, §7.3): category, immediacy and deadline. Pure.
 
-The keyword rules are data (``rules.yml`` beside this module, loaded once).
-Precedence: the most severe matching category wins, severity being the order
-of ``rules.yml`` (csam, terrorism, spamhaus_sbl, malware, botnet, exploit,
-virus, phishing, spam, ddos, copyright, scan; nothing matched -> other).
+The rules are data (``rules.yml`` beside this module, loaded once).
+
+The format's own type decides: a report case (an ARF ``Feedback-Type``, an
+X-ARF ``Report-Type``, a Shadowserver report name, an ACNS notice, a Safe
+Browsing list) is mapped to its category by ``format_types`` / ``report_types``
+and the words around it do not change that. Keywords decide where no type is
+given, or the type is one of ``general_types`` (ARF ``abuse``). Among keywords
+(and among several cases of one IP) the most severe category wins, severity
+being the order of ``rules.yml`` (csam, terrorism, spamhaus_sbl, malware,
+botnet, exploit, virus, phishing, spam, ddos, copyright, scan, vulnerable;
+nothing matched -> other).
+
+A complaint with report cases gets a verdict per case (:attr:`Verdict.cases`);
+``classify(complaint, ..., ip=x)`` is the verdict for the cases of one IP, the
+one :func:`ipsinfra.abuse.handle.handle_complaint` acts on.
 
 Example::
 
@@ -15,20 +26,26 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import functools
+import ipaddress
 import re
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from ipsinfra.abuse.intake import CLASSIFY_CHARS, Complaint, extract_reaction_hours
+from ipsinfra.abuse.formats.base import ReportCase
+from ipsinfra.abuse.intake import CLASSIFY_CHARS, Complaint, ComplaintFormat, extract_reaction_hours
 from ipsinfra.errors import InvalidInput
+from ipsinfra.models import IPAddress
 
 __all__ = [
     "CATEGORIES",
     "IMMEDIATE",
+    "CaseVerdict",
     "Rule",
     "RuleSet",
     "Verdict",
@@ -38,6 +55,22 @@ __all__ = [
 
 MIN_DEFAULT_HOURS, MAX_DEFAULT_HOURS = 24, 48
 OTHER = "other"
+
+
+class CaseVerdict(BaseModel):
+    """The verdict on one report case (one row of a report): its IP, its own type and what that means."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ip: str
+    scheme: str
+    report_type: str | None
+    category: str
+    immediate: bool
+    deadline: dt.datetime
+    observed_at: dt.datetime | None = None
+    reason: str = ""
+    evidence: str = ""
 
 
 class Verdict(BaseModel):
@@ -50,6 +83,9 @@ class Verdict(BaseModel):
     deadline: dt.datetime
     reasons: list[str]
     matched: list[str]
+    cases: list[CaseVerdict] = Field(
+        default_factory=list, description="one per report case (row) of the complaint, in its order"
+    )
 
     @property
     def is_sbl(self) -> bool:
@@ -79,14 +115,17 @@ class RuleSet:
                 [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in r.patterns] for r in self.rules
             ]
             self.ignore = [re.compile(p, re.IGNORECASE) for p in data.get("ignore", [])]
-            self.negations = [re.compile(p, re.IGNORECASE) for p in data.get("negations", [])]
-            self.negations_after = [re.compile(p, re.IGNORECASE) for p in data.get("negations_after", [])]
             # One search per match instead of one per pattern (each is linear, so is the union).
             self.any_negation = _union(data.get("negations", []))
             self.any_negation_after = _union(data.get("negations_after", []))
             self.report_types: dict[str, str] = {
                 str(k).lower(): str(v) for k, v in (data.get("report_types") or {}).items()
             }
+            self.format_types: dict[str, list[tuple[str, str]]] = {
+                str(scheme).lower(): [(str(k).lower(), str(v)) for k, v in (types or {}).items()]
+                for scheme, types in (data.get("format_types") or {}).items()
+            }
+            self.general_types = frozenset(str(t).lower() for t in data.get("general_types") or [])
         except (KeyError, TypeError, ValueError, re.error) as exc:
             raise InvalidInput(
                 f"rules: value {type(exc).__name__}: the rule data is malformed: {exc}"
@@ -98,6 +137,10 @@ class RuleSet:
         unknown = set(self.report_types.values()) - names
         if unknown:
             raise InvalidInput(f"rules.report_types: value {sorted(unknown)!r}: no such category")
+        for scheme, pairs in self.format_types.items():
+            bad = {v for _, v in pairs} - names - {OTHER}
+            if bad:
+                raise InvalidInput(f"rules.format_types.{scheme}: value {sorted(bad)!r}: no such category")
 
     @property
     def categories(self) -> list[str]:
@@ -105,6 +148,21 @@ class RuleSet:
 
     def immediate(self, category: str) -> bool:
         return any(r.name == category and r.immediate for r in self.rules)
+
+    def rank(self, category: str) -> int:
+        """0 for the most severe category; ``other`` (and anything unknown) last."""
+        return next((i for i, r in enumerate(self.rules) if r.name == category), len(self.rules))
+
+    def map_type(self, scheme: str | None, report_type: str) -> tuple[str, bool] | None:
+        """The category a format's type means, and whether the type decides (False: a
+        general type, text may win); None when the rules do not know it."""
+        word = report_type.strip().lower()
+        general = word in self.general_types
+        for pattern, category in self.format_types.get((scheme or "").lower(), []):
+            if fnmatch.fnmatchcase(word, pattern):
+                return category, not general
+        mapped = self.report_types.get(word)
+        return (mapped, not general) if mapped else None
 
 
 @functools.cache
@@ -156,6 +214,7 @@ def classify(
     *,
     default_hours: int = 24,
     rules: RuleSet | None = None,
+    ip: str | IPAddress | None = None,
 ) -> Verdict:
     """Classify a complaint and set its deadline.
 
@@ -172,6 +231,9 @@ def classify(
         dc_reaction_hours: the datacenter's stated reaction time; given, it wins
             over what the text states.
         default_hours: the deadline when the DC states none (§7.3: 24-48).
+        ip: only the report cases of this IP decide (one verdict per IP of a
+            report listing many); None: all of them, the most severe deciding,
+            each case's own verdict in :attr:`Verdict.cases`.
 
     Immediate categories (§7.2, §7.3) get ``deadline == received_at``.
 
@@ -188,11 +250,19 @@ def classify(
     if dc_reaction_hours is not None and dc_reaction_hours < 0:
         raise InvalidInput(f"dc_reaction_hours: value {dc_reaction_hours!r}: must not be negative")
     rules = rules or load_rules()
-    report_type: str | None = None
+    types: list[tuple[str | None, str]] = []
+    cases: list[ReportCase] = []
     if isinstance(text, Complaint):
         if dc_reaction_hours is None:
             dc_reaction_hours = text.dc_reaction_hours
-        report_type = text.report_type
+        cases = list(text.cases)
+        if ip is not None:
+            wanted = ipaddress.ip_address(str(ip))
+            cases = [c for c in cases if c.ip == wanted]
+        if cases:
+            types = [(c.scheme, c.report_type) for c in cases if c.report_type]
+        elif text.report_type:
+            types = [(_SCHEME_OF_FORMAT.get(text.format), text.report_type)]
         body = text.text
     else:
         # As parse_complaint() makes a plain text its statement: stripped, and only the
@@ -201,7 +271,118 @@ def classify(
         if dc_reaction_hours is None:
             dc_reaction_hours = extract_reaction_hours(body)
     received_at = _aware(received_at)
+    hits, negated = _text_matches(rules, body)
 
+    category, reasons = _decide(rules, types, hits)
+    if negated:
+        shown = sorted(negated)
+        more = f" and {len(shown) - _MAX_PHRASES} more" if len(shown) > _MAX_PHRASES else ""
+        reasons.append(f"ignored negated mentions: {', '.join(shown[:_MAX_PHRASES])}{more}")
+    immediate, deadline, why = _deadline(rules, category, received_at, dc_reaction_hours, default_hours)
+    reasons.append(why)
+
+    per_case: list[CaseVerdict] = []
+    for case in cases:
+        one = [(case.scheme, case.report_type)] if case.report_type else []
+        case_category, case_reasons = _decide(rules, one, hits)
+        case_immediate, case_deadline, _ = _deadline(
+            rules, case_category, received_at, dc_reaction_hours, default_hours
+        )
+        per_case.append(
+            CaseVerdict(
+                ip=str(case.ip),
+                scheme=case.scheme,
+                report_type=case.report_type,
+                category=case_category,
+                immediate=case_immediate,
+                deadline=case_deadline,
+                observed_at=case.observed_at,
+                reason=case_reasons[0],
+                evidence=case.evidence,
+            )
+        )
+
+    matched = [f"{name}:{phrase}" for name in (r.name for r in rules.rules) for phrase in hits.get(name, ())]
+    return Verdict(
+        category=category,
+        immediate=immediate,
+        deadline=deadline,
+        reasons=reasons,
+        matched=matched,
+        cases=per_case,
+    )
+
+
+# Whose vocabulary a complaint-level report type is, when the complaint has no cases.
+_SCHEME_OF_FORMAT = {ComplaintFormat.ARF: "arf", ComplaintFormat.XARF: "xarf"}
+
+
+def _decide(
+    rules: RuleSet, types: Sequence[tuple[str | None, str]], hits: Mapping[str, tuple[str, ...]]
+) -> tuple[str, list[str]]:
+    """The category and why: a deciding type first, then keywords, then a general type."""
+    deciding: list[tuple[str, str]] = []  # (category, reason)
+    general: list[tuple[str, str]] = []
+    for scheme, word in types:
+        mapped = rules.map_type(scheme, word)
+        if mapped is None:
+            continue
+        category, decides = mapped
+        via = f" ({scheme})" if scheme else ""
+        (deciding if decides else general).append((category, f"report type {word!r}{via} means {category}"))
+    keyword = next((r.name for r in rules.rules if r.name in hits), None)
+    reasons: list[str] = []
+    if deciding:
+        category, reason = min(deciding, key=lambda d: rules.rank(d[0]))
+        reasons.append(reason)
+        others = sorted({c for c, _ in deciding if c != category}, key=rules.rank)
+        if others:
+            reasons.append(f"other rows of the report (less severe): {', '.join(others)}")
+        if keyword is not None and keyword != category:
+            reasons.append(f"the text also names {keyword}; the report's own type decides")
+        return category, reasons
+    if keyword is not None:
+        reasons.append(f"matched {keyword}: {', '.join(repr(p) for p in hits[keyword][:5])}")
+        others = [name for name in (r.name for r in rules.rules) if name in hits and name != keyword]
+        if others:
+            reasons.append(f"also matched (less severe): {', '.join(others)}")
+        return keyword, reasons
+    if general:
+        category, reason = min(general, key=lambda d: rules.rank(d[0]))
+        return category, [reason]
+    return OTHER, ["no category rule matched"]
+
+
+def _deadline(
+    rules: RuleSet,
+    category: str,
+    received_at: dt.datetime,
+    dc_reaction_hours: int | None,
+    default_hours: int,
+) -> tuple[bool, dt.datetime, str]:
+    """(immediate, deadline, why) for ``category`` (§7.2, §7.3)."""
+    if rules.immediate(category):
+        section = "§7.2" if category == "spamhaus_sbl" else "§7.3"
+        return True, received_at, f"{section}: {category} needs an immediate reaction"
+    if dc_reaction_hours is not None:
+        return (
+            False,
+            received_at + dt.timedelta(hours=dc_reaction_hours),
+            f"§7.3: the datacenter's stated reaction time, {dc_reaction_hours} h",
+        )
+    return (
+        False,
+        received_at + dt.timedelta(hours=default_hours),
+        f"§7.3: no stated reaction time; default {default_hours} h",
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _text_matches(rules: RuleSet, body: str) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+    """The keyword hits per category (distinct phrases, in order) and the negated mentions.
+
+    Cached: a report of many cases is classified once per IP over the same text.
+    """
     cleaned = body
     for pattern in rules.ignore:
         cleaned = pattern.sub(" ", cleaned)
@@ -223,40 +404,4 @@ def classify(
                 if phrase.lower() not in seen and len(seen) < _MAX_PHRASES:  # a set, not a list scan
                     seen.add(phrase.lower())
                     found.append(phrase)
-
-    reasons: list[str] = []
-    category = next((r.name for r in rules.rules if r.name in hits), None)
-    if category is not None:
-        reasons.append(f"matched {category}: {', '.join(repr(p) for p in hits[category][:5])}")
-        others = [name for name in (r.name for r in rules.rules) if name in hits and name != category]
-        if others:
-            reasons.append(f"also matched (less severe): {', '.join(others)}")
-    if report_type:
-        mapped = rules.report_types.get(report_type.lower())
-        if mapped and category is None:
-            category = mapped
-            reasons.append(f"report type {report_type!r} means {mapped}")
-    if category is None:
-        category = OTHER
-        reasons.append("no category rule matched")
-    if negated:
-        shown = sorted(negated)
-        more = f" and {len(shown) - _MAX_PHRASES} more" if len(shown) > _MAX_PHRASES else ""
-        reasons.append(f"ignored negated mentions: {', '.join(shown[:_MAX_PHRASES])}{more}")
-
-    immediate = rules.immediate(category)
-    if immediate:
-        section = "§7.2" if category == "spamhaus_sbl" else "§7.3"
-        reasons.append(f"{section}: {category} needs an immediate reaction")
-        deadline = received_at
-    elif dc_reaction_hours is not None:
-        reasons.append(f"§7.3: the datacenter's stated reaction time, {dc_reaction_hours} h")
-        deadline = received_at + dt.timedelta(hours=dc_reaction_hours)
-    else:
-        reasons.append(f"§7.3: no stated reaction time; default {default_hours} h")
-        deadline = received_at + dt.timedelta(hours=default_hours)
-
-    matched = [f"{name}:{phrase}" for name in (r.name for r in rules.rules) for phrase in hits.get(name, [])]
-    return Verdict(
-        category=category, immediate=immediate, deadline=deadline, reasons=reasons, matched=matched
-    )
+    return {k: tuple(v) for k, v in hits.items()}, frozenset(negated)

@@ -8,9 +8,14 @@ complex or malformed is bad input and nothing is done).
 ``abuse handle`` also exits 3 when the complaint was turned into a proposal
 (past the blast-radius limits of :mod:`ipsinfra.abuse.policy`: nothing was
 blocked; ``--confirm <id>`` carries it out). 1 (a refusal, a letter not
-written) wins over 3. ``--confirm`` exits 0 when it acted, or when the
-proposal had been confirmed before (it says so and does nothing), 1 when a
+written, the inventory not updated after a block: the block stands, the diff
+to apply by hand is printed and in ``--json``'s ``inventory_change``) wins
+over 3. ``--confirm`` exits 0 when it acted, or when the proposal had been
+confirmed before (it says so and does nothing), 1 when a
 target was refused (its proof fails now), 2 for an unknown id.
+
+``abuse fetch`` / ``abuse watch`` read the abuse mailbox (IMAP, Maildir, mbox):
+see :mod:`ipsinfra.abuse.watch_cli` for their exit codes.
 """
 
 from __future__ import annotations
@@ -67,6 +72,26 @@ def _read_complaint(path: Path, field: str, max_bytes: int = DEFAULT_LIMITS.max_
     return raw
 
 
+RECEIVED_AT_HELP = (
+    "When we received it, ISO 8601 (a naive time is UTC); for a file whose headers lie. "
+    "Default: the top Received: header, else the mbox From line, else now."
+)
+ReceivedAtOpt = Annotated[
+    str | None, typer.Option("--received-at", help=RECEIVED_AT_HELP, show_default=False)
+]
+
+
+def _received_at(value: str | None) -> dt.datetime | None:
+    """``--received-at`` as an aware datetime (naive = UTC); exit 2 naming the flag and the value."""
+    if value is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        _fail(f"--received-at: value {value!r}: not an ISO 8601 time (e.g. 2025-03-03T10:00:00+03:00)")
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
 def _print_json(data: Any) -> None:
     print(json.dumps(data, default=str, ensure_ascii=False, indent=2))
 
@@ -113,9 +138,7 @@ def check_cmd(
 @app.command("classify")
 def classify_cmd(
     file: Annotated[Path, typer.Argument(help="A complaint: .eml or plain text.")],
-    received_at: Annotated[
-        str | None, typer.Option(help="ISO time it arrived (default: its Date header, else now).")
-    ] = None,
+    received_at: ReceivedAtOpt = None,
     dc_hours: Annotated[int | None, typer.Option(help="The DC's stated reaction time, hours.")] = None,
     default_hours: Annotated[int, typer.Option(help="Deadline when the DC states none (24-48).")] = 24,
     max_bytes: Annotated[
@@ -124,19 +147,12 @@ def classify_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Parse and classify one complaint: exit 1 when it needs an immediate reaction."""
+    when = _received_at(received_at)
     raw = _read_complaint(file, "file", max_bytes)
-    when: dt.datetime | None = None
-    if received_at is not None:
-        try:
-            when = dt.datetime.fromisoformat(received_at)
-        except ValueError:
-            _fail(f"received_at: value {received_at!r}: not an ISO 8601 time")
     try:
-        # No Date header at all: now. A Date that does not parse is an error (exit 2).
         complaint = parse_complaint(
             raw,
             received_at=when,
-            fallback_received_at=dt.datetime.now(dt.UTC),
             limits=DEFAULT_LIMITS.model_copy(update={"max_bytes": max_bytes}),
         )
         verdict = classify(complaint, complaint.received_at, dc_hours, default_hours=default_hours)
@@ -156,11 +172,17 @@ def classify_cmd(
         print(f"targets:   {targets}")
         print(f"category:  {verdict.category}")
         print(f"immediate: {'yes' if verdict.immediate else 'no'}")
+        print(f"received:  {complaint.received_at.isoformat()} ({complaint.received_source})")
         print(f"deadline:  {verdict.deadline.isoformat()}")
         for reason in verdict.reasons:
             print(f"  - {reason}")
+        for case in verdict.cases:
+            kind = f"{case.scheme}:{case.report_type or '-'}"
+            print(f"case:      {case.ip}\t{kind}\t{case.category}\t{case.deadline.isoformat()}")
         for note in complaint.truncated:
             print(f"limit:     {note}")
+        for note in complaint.notes:
+            print(f"note:      {note}")
     if verdict.immediate:
         raise typer.Exit(EXIT_FINDING)
 
@@ -190,6 +212,7 @@ def handle_cmd(
             help="Act at once on a complaint naming up to this many of our servers (default: site's, 1).",
         ),
     ] = None,
+    received_at: ReceivedAtOpt = None,
     dnsbl: Annotated[
         bool, typer.Option("--dnsbl/--no-dnsbl", help="Confirm SBL notices by a DNSBL look-up (§7.2).")
     ] = True,
@@ -209,6 +232,7 @@ def handle_cmd(
     from ipsinfra import inventory as inv
     from ipsinfra.abuse.handle import HandleResult, confirm_proposal, handle_complaint
     from ipsinfra.abuse.mail import SendReport, send
+    from ipsinfra.abuse.watch import inventory_outcome
     from ipsinfra.audit import load_dc_names
     from ipsinfra.hypervisors import DriverPool
     from ipsinfra.journal import Journal, default_journal_url
@@ -221,6 +245,9 @@ def handle_cmd(
         _fail("path: give a complaint file, or --confirm <id>, not both and not neither")
     if confirm is not None and check:
         _fail("check: value True: --confirm carries the proposal out; it has no --check")
+    if confirm is not None and received_at is not None:
+        _fail(f"--received-at: value {received_at!r}: --confirm acts on a stored proposal; not with it")
+    when = _received_at(received_at)
     raw = _read_complaint(path, "path") if path is not None else b""
     try:
         dc_names = load_dc_names(dc_list) if dc_list is not None else None
@@ -267,12 +294,14 @@ def handle_cmd(
                     dc_names=dc_names,
                     max_targets=max_targets,
                     dnsbl_lookup=lookup,
+                    received_at=when,
                 )
         except (ComplaintRejected, AddressError, InvalidInput) as exc:  # before anything is done
             _fail(str(exc))
         # Letters go after the block and never undo or hide it: send() reports each one.
         report = SendReport(deliveries=[]) if check else send(result.letters, smtp=None, outbox=outbox)
     letter_problems = [*result.letter_problems, *(f"{d.kind} to {d.to}: {d.error}" for d in report.failed)]
+    inventory_change = inventory_outcome(result.inventory_change, result)
     already = getattr(result, "already", None)
     proposal = result.proposal if confirm is None else None
     if as_json:
@@ -282,6 +311,9 @@ def handle_cmd(
                 "services": [s.model_dump(mode="json", exclude={"block"}) for s in result.services],
                 "letters": [d.model_dump(mode="json") for d in report.deliveries],
                 "letter_problems": letter_problems,
+                "received_at": result.complaint.received_at.isoformat(),
+                "received_source": result.complaint.received_source,
+                "notes": list(result.complaint.notes),
                 "limits": list(result.complaint.truncated),
                 "proposal": None
                 if result.proposal is None
@@ -294,6 +326,9 @@ def handle_cmd(
                     "letters": result.proposal.letters,
                 },
                 "already": already,
+                "inventory_change": None
+                if inventory_change is None
+                else {**inventory_change.model_dump(mode="json"), "problem": inventory_change.problem},
             }
         )
     else:
@@ -316,12 +351,19 @@ def handle_cmd(
             print(f"letter NOT drafted: {problem}")
         for note in result.complaint.truncated:
             print(f"limit: {note}")
+        for note in result.complaint.notes:
+            print(f"note: {note}")
         change = result.inventory_change
         if change is not None and (change.edits or change.error):
             print("\n".join(change.describe()))
             if change.edits and (change.checked_only or change.error is not None):
                 print(change.diff(), end="")
-    if result.refused or letter_problems:
+        for line in inventory_change.by_hand if inventory_change is not None else []:
+            print(f"  by hand: {line}")  # no diff could be made: what each record must say
+        if inventory_change is not None and inventory_change.journal_error is not None:
+            print(inventory_change.problem)
+    inventory_problem = inventory_change is not None and inventory_change.problem is not None
+    if result.refused or letter_problems or inventory_problem:
         raise typer.Exit(EXIT_FINDING)
     if proposal is not None and proposal.status == "proposed":
         raise typer.Exit(EXIT_PROPOSED)
@@ -343,3 +385,10 @@ def _print_proposal(proposal: Any, *, stored: bool, check: bool) -> None:
         print(
             f"  to carry it out: ipsinfra abuse handle --confirm {proposal.id} --abuse-from ... --outbox ..."
         )
+
+
+# The mailbox commands (ipsinfra.abuse.watch_cli) register here, after app and its helpers exist.
+from ipsinfra.abuse import watch_cli  # noqa: E402
+
+app.command("fetch")(watch_cli.fetch_cmd)
+app.command("watch")(watch_cli.watch_cmd)

@@ -8,6 +8,10 @@ at most N of our servers); past them the complaint becomes a proposal that
 :func:`confirm_proposal` carries out. The others get their deadline recorded
 in the journal for the shift. Every IP of the complaint that is not ours is
 reported, never touched.
+
+A report listing many IPs (a Shadowserver CSV, a blocklist digest) is one case
+per IP, each with the category and deadline of its own rows; the blast-radius
+limits apply to the report as a whole, so a long report proposes rather than blocks.
 """
 
 from __future__ import annotations
@@ -74,6 +78,13 @@ class HandleResult(BaseModel):
     def proposed(self) -> list[ServiceOutcome]:
         return [s for s in self.services if s.action == "proposed"]
 
+    @property
+    def blocked_servers(self) -> list[str]:
+        """The servers this handling blocked (``--check``: would have blocked), each once;
+        what it spent of a run's :class:`~ipsinfra.abuse.policy.BlockBudget`."""
+        acted = [s.server for s in self.services if s.action in {"blocked", "checked"} and s.server]
+        return list(dict.fromkeys(acted))
+
 
 class ConfirmResult(HandleResult):
     """What ``--confirm <id>`` did. ``already`` set: it had been confirmed before; nothing was done."""
@@ -90,6 +101,7 @@ def handle_complaint(
     abuse_from: str,
     journal: Journal | None = None,
     received_at: dt.datetime | None = None,
+    mailbox_date: dt.datetime | None = None,
     today: dt.date | None = None,
     check: bool = False,
     dc_names: Mapping[str, str] | None = None,
@@ -99,6 +111,7 @@ def handle_complaint(
     inventory: str | Path | None = None,
     max_targets: int | None = None,
     dnsbl_lookup: Callable[[str], DnsblResult] | None = None,
+    run_budget: policy.BlockBudget | None = None,
 ) -> HandleResult:
     """Carry out §7 for one complaint; returns what was done per IP and the letters to send.
 
@@ -106,13 +119,19 @@ def handle_complaint(
     limits; past them nothing is blocked and ``result.proposal`` holds it for
     :func:`confirm_proposal` (stored in ``journal`` unless ``check``).
 
+    ``received_at`` / ``mailbox_date``: the operator's override of the receipt time,
+    and the mailbox's date of the message (see :func:`~ipsinfra.abuse.intake.parse_complaint`).
     ``max_targets``: overrides the sites' ``abuse_max_targets``.
+    ``run_budget``: what a run over many complaints may still block
+    (:class:`~ipsinfra.abuse.policy.BlockBudget`, ``abuse watch --max-blocks``); an
+    immediate complaint naming more servers than it has left is only proposed.
+    ``result.blocked_servers`` is what this complaint spent of it.
     ``dnsbl_lookup``: looks one IP up (:func:`ipsinfra.abuse.dnsbl.check`); an SBL
     notice without one (or with a failed query) is only proposed.
     ``inventory``: the inventory directory whose records follow (``blocked``,
     ``blocked_reason``, §7.2 ``cancelled``), in ``result.inventory_change``.
     """
-    complaint = parse_complaint(raw, received_at)
+    complaint = parse_complaint(raw, received_at, mailbox_date=mailbox_date)
     today = today or complaint.received_at.date()
     outcomes: list[ServiceOutcome] = []
     letters: list[Letter] = []
@@ -127,8 +146,9 @@ def handle_complaint(
         server = owners[0]
         site = _site_of(fleet, server)
         hours = complaint.dc_reaction_hours or (site.dc_reaction_hours if site else None)
-        named.append((str(ip), server, site, classify(complaint, complaint.received_at, hours)))
-    held = _held_reasons(complaint, named, max_targets, dnsbl_lookup)
+        # One case per IP: its own rows of the report decide its category and deadline.
+        named.append((str(ip), server, site, classify(complaint, complaint.received_at, hours, ip=ip)))
+    held = _held_reasons(complaint, named, max_targets, dnsbl_lookup, run_budget)
     immediate = {server: site for _, server, site, v in named if v.immediate}
     if immediate and not held and journal is not None and not check:
         # Acting without a person is a decision too: say on what grounds (a spoofed trusted
@@ -140,7 +160,12 @@ def handle_complaint(
             complaint.sbl_ref or complaint.id,
             detail=f"from {complaint.sender}: a trusted sender of {sites}; {len(immediate)} of our "
             f"server(s), limit {limit}"
-            + ("; the DNSBL confirms the SBL listing" if named[0][3].is_sbl else ""),
+            + ("; the DNSBL confirms the SBL listing" if named[0][3].is_sbl else "")
+            + (
+                f"; the run may block {run_budget.left} more ({run_budget.named})"
+                if run_budget is not None
+                else ""
+            ),
         )
     proposed: list[ProposedTarget] = []
     drafted_for_proposal: list[str] = []
@@ -168,7 +193,8 @@ def handle_complaint(
         more, problems = _letters_for(outcome, verdict, complaint, fleet, site, abuse_from, lang)
         letters += more
         letter_problems += problems
-    if verdict is None:
+    if verdict is None or complaint.cases:
+        # A report of many rows: the verdict on the whole, each row's own in verdict.cases.
         verdict = classify(complaint, complaint.received_at, complaint.dc_reaction_hours)
     proposal: Proposal | None = None
     stored = False
@@ -205,13 +231,14 @@ def _held_reasons(
     named: list[tuple[str, str, Any, Verdict]],
     max_targets: int | None,
     dnsbl_lookup: Callable[[str], DnsblResult] | None,
+    run_budget: policy.BlockBudget | None = None,
 ) -> list[str]:
     """Why the immediate part of the complaint waits for a person; empty: it may act now."""
     immediate = [(ip, server, site, v) for ip, server, site, v in named if v.immediate]
     if not immediate:
         return []
     sites = {server: site for _, server, site, _ in immediate}
-    held = policy.why_not_now(complaint, sites, max_targets=max_targets)
+    held = policy.why_not_now(complaint, sites, max_targets=max_targets, run_budget=run_budget)
     if held or not immediate[0][3].is_sbl:
         return held
     # A trusted SBL notice within the limit: the DNSBL must confirm every target (§7.2).
@@ -454,6 +481,9 @@ def _maybe_cancel(
         return outcome.model_copy(update={"detail": f"{outcome.detail}; not cancelled: {decision.reason}"})
     driver = pool.get(vds.node)
     current = driver.get_vds(server)
+    if metadata.parse(current.description).get("status") == "Cancelled":  # a re-run: nothing to change
+        detail = f"{outcome.detail}; already cancelled"
+        return outcome.model_copy(update={"cancelled": True, "detail": detail})
     driver.set_description(server, metadata.update(current.description, {"status": "Cancelled"}))
     if journal is not None:
         journal.record(

@@ -9,7 +9,13 @@ the operator set, per site (:class:`ipsinfra.models.Site`):
   (an SBL, CSS or DROP code: 127.0.0.2/.3/.9; a failed query, 127.255.255.x,
   or no answer confirms nothing);
 * it names at most ``abuse_max_targets`` of our servers (default 1; the
-  smallest of the sites named; ``--max-targets`` overrides it).
+  smallest of the sites named; ``--max-targets`` overrides it);
+* in an unattended run (``abuse watch``, many messages), the run has not yet
+  blocked its :class:`BlockBudget`: at most ``abuse_max_blocks_per_run``
+  servers in all (default 5; the smallest of the inventory's sites;
+  ``--max-blocks`` overrides it). Without it, a mailbox full of one-server
+  notices from a trusted (or a spoofed trusted) sender would block one server
+  per message, without end.
 
 Anything else becomes a :class:`Proposal`: the verdict, the proven targets,
 the deadline and the letters drafted, stored in the journal's state
@@ -38,15 +44,19 @@ from ipsinfra.journal import Journal
 from ipsinfra.models import Site
 
 __all__ = [
+    "BUDGET_REASON",
+    "DEFAULT_MAX_BLOCKS_PER_RUN",
     "DEFAULT_MAX_TARGETS",
     "PROPOSAL_PREFIX",
     "SBL_CODES",
+    "BlockBudget",
     "Proposal",
     "ProposedTarget",
     "load_proposal",
     "max_targets_for",
     "parse_proposal_id",
     "proposal_id",
+    "run_budget_for",
     "sbl_confirmation",
     "sender_trusted",
     "store_proposal",
@@ -54,6 +64,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_TARGETS = 1
+DEFAULT_MAX_BLOCKS_PER_RUN = 5  # the Site field's default: an inventory without sites gets it too
+BUDGET_REASON = "this run already blocked "  # how a reason of BlockBudget.why_not begins
 PROPOSAL_PREFIX = "abuse.proposal:"
 # What confirms an SBL notice (§7.2): the SBL listing proper, its CSS part, DROP.
 SBL_CODES = frozenset({"SBL", "CSS", "DROP"})
@@ -114,6 +126,73 @@ def max_targets_for(sites: Iterable[Site | None], override: int | None = None) -
     return min(limits, default=DEFAULT_MAX_TARGETS)
 
 
+class BlockBudget(BaseModel):
+    """How many servers one run may still block at once, over all the complaints it handles.
+
+    ``limit`` the run's most, ``blocked`` how many it has blocked so far, ``unsure`` how many
+    a handling that failed half-way may have blocked (counted as blocked: the run never blocks
+    more than allowed), ``source`` what set the limit, as the reason a held complaint gives
+    names it (default ``--max-blocks <limit>``). A person's ``--confirm`` spends none.
+
+    Example::
+
+        >>> BlockBudget(limit=2).spent(2).why_not(1)
+        'this run already blocked 2 servers (--max-blocks 2)'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    limit: int = Field(ge=1)
+    blocked: int = Field(default=0, ge=0)
+    unsure: int = Field(default=0, ge=0)
+    source: str | None = None
+
+    @property
+    def named(self) -> str:
+        return self.source or f"--max-blocks {self.limit}"
+
+    @property
+    def left(self) -> int:
+        return max(self.limit - self.blocked - self.unsure, 0)
+
+    def spent(self, servers: int, *, unsure: bool = False) -> BlockBudget:
+        """The budget after ``servers`` more were blocked (``unsure``: may have been)."""
+        field = "unsure" if unsure else "blocked"
+        return self.model_copy(update={field: getattr(self, field) + max(servers, 0)})
+
+    def why_not(self, servers: int) -> str | None:
+        """``None`` when blocking ``servers`` more stays within the budget; else why not."""
+        if servers <= self.left:
+            return None
+        said = f"{BUDGET_REASON}{self.blocked} server{'' if self.blocked == 1 else 's'}"
+        if self.unsure:
+            said += f" and may have blocked {self.unsure} more (a handling that failed half-way)"
+        if not self.left:
+            return f"{said} ({self.named})"
+        return f"{said}; {servers} more would pass the run's limit of {self.limit} ({self.named})"
+
+
+def run_budget_for(sites: Iterable[Site | None], override: int | None = None) -> BlockBudget:
+    """The block budget of one run over a fleet of ``sites``: ``override`` (``--max-blocks``)
+    when given, else the smallest ``abuse_max_blocks_per_run`` of the sites (none: 5).
+
+    Raises:
+        InvalidInput: ``override`` below 1 (``max_blocks``).
+    """
+    if override is not None:
+        if isinstance(override, bool) or not isinstance(override, int) or override < 1:
+            raise InvalidInput(f"max_blocks: value {override!r}: must be a whole number, at least 1")
+        return BlockBudget(limit=override)
+    limits = [(s.abuse_max_blocks_per_run, s.name) for s in sites if s is not None]
+    if not limits:
+        limit = DEFAULT_MAX_BLOCKS_PER_RUN
+        return BlockBudget(limit=limit, source=f"abuse_max_blocks_per_run {limit}, the default")
+    limit, name = min(limits)
+    return BlockBudget(
+        limit=limit, source=f"abuse_max_blocks_per_run {limit} of site {name}; --max-blocks for one run"
+    )
+
+
 def sbl_confirmation(ip: str, result: DnsblResult | str | None) -> str | None:
     """``None`` when the DNSBL answer confirms an SBL listing of ``ip``; else why not.
 
@@ -137,11 +216,13 @@ def why_not_now(
     sites: Mapping[str, Site | None],
     *,
     max_targets: int | None = None,
+    run_budget: BlockBudget | None = None,
 ) -> list[str]:
     """Why an immediate complaint naming ``sites`` (server -> its site) may not act at once.
 
-    Empty: the sender is trusted for every site named and the count is within the limit
-    (an SBL notice still needs :func:`sbl_confirmation` for each target).
+    Empty: the sender is trusted for every site named, the count is within the limit and
+    within what ``run_budget`` has left (an SBL notice still needs :func:`sbl_confirmation`
+    for each target).
     """
     reasons: list[str] = []
     limit = max_targets_for(sites.values(), max_targets)
@@ -158,6 +239,9 @@ def why_not_now(
         reasons.append(
             f"sender {who} is not a trusted sender of {', '.join(untrusted)} (abuse_trusted_senders)"
         )
+    spent = run_budget.why_not(len(sites)) if run_budget is not None else None
+    if spent is not None:
+        reasons.append(spent)
     return reasons
 
 

@@ -34,15 +34,22 @@ __all__ = ["REFANGED", "IPNetwork", "extract_ips", "refang"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-_V4 = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+# The same first octet, written to start with a character class: the regex engine
+# then skips to the next digit in C instead of trying every position of the text
+# (10x faster on text without digits: 5 MB of "<" took 0.5 s per pass). The
+# look-behind after the first digit is the one before it ("not after a digit or a dot").
+_FIRST_OCTET = r"[0-9](?<![\d.][0-9])(?:(?<=2)5[0-5]|(?<=2)[0-4]\d|(?<=1)\d\d|(?<=[1-9])\d|)"
 # Neither preceded nor followed by more dotted digits: "1.2.3.4.5" is no address.
-_V4_TOKEN = rf"(?<![\d.])(?:{_V4})(?!\.?\d)"
+_V4_TOKEN = rf"{_FIRST_OCTET}(?:\.{_OCTET}){{3}}(?!\.?\d)"
 _CIDR4_RE = re.compile(rf"{_V4_TOKEN}/(?:3[0-2]|[12]?\d)(?!\d)")
 _RANGE4_RE = re.compile(rf"({_V4_TOKEN})\s*(?:-|–|—|to|по|до)\s*({_V4_TOKEN})")
 _V4_RE = re.compile(_V4_TOKEN)
 # IPv6 candidates: hex groups with at least two colons; ipaddress decides.
+# (Its first character a class too: a hex digit starting a group, or the ":" of "::".)
 _V6_RE = re.compile(
-    r"(?<![0-9A-Za-z:.])((?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4})(/\d{1,3})?(?![0-9A-Za-z:])"
+    r"([0-9A-Fa-f:](?<![0-9A-Za-z:.][0-9A-Fa-f:])(?:(?<=:)|(?<=[0-9A-Fa-f])[0-9A-Fa-f]{0,3}:)"
+    r"(?:[0-9A-Fa-f]{0,4}:){1,6}[0-9A-Fa-f]{0,4})(/\d{1,3})?(?![0-9A-Za-z:])"
 )
 # An IP right after these is where the traffic went (the complainant's side).
 _DEST_BEFORE_RE = re.compile(
@@ -121,14 +128,15 @@ def _is_noise(ip: IPAddress) -> bool:
 
 def _strip_received(text: str) -> str:
     """Drop quoted ``Received:`` headers (and their folded lines) from a body."""
+    if "Received" not in text and "Authentication-Results" not in text and "ARC-" not in text:
+        return text  # nothing to drop: no pass over every line
     out: list[str] = []
     skipping = False
     for line in text.splitlines():
         if _RECEIVED_LINE_RE.match(line):
             skipping = True
             continue
-        unquoted = _QUOTE_PREFIX_RE.sub("", line)
-        if skipping and unquoted[:1] in (" ", "\t"):
+        if skipping and _QUOTE_PREFIX_RE.sub("", line)[:1] in (" ", "\t"):
             continue
         skipping = False
         out.append(line)
@@ -308,11 +316,16 @@ def _extract(text: str, found: _Found) -> bool:
     and ``found.horizon`` records it.
     """
     limit = found.candidates_per_pass
+    # The IPv4 pass first: where it stops, nothing later is read, so the other passes
+    # stop there too (plus a margin for their look-aheads) instead of scanning an
+    # address-dense text to its end for ranges and CIDRs that would be dropped.
+    v4 = _candidates(_V4_RE.finditer(text), lambda m: m, limit)
+    end = len(text) if v4[1] is None else min(len(text), v4[1] + 100)
     passes = [
-        _candidates(_RANGE4_RE.finditer(text), _range_of, limit),
-        _candidates(_CIDR4_RE.finditer(text), lambda m: m, limit),
-        _candidates(_V4_RE.finditer(text), lambda m: m, limit),
-        _candidates(_V6_RE.finditer(text), _v6_of, limit),
+        _candidates(_RANGE4_RE.finditer(text, 0, end), _range_of, limit),
+        _candidates(_CIDR4_RE.finditer(text, 0, end), lambda m: m, limit),
+        v4,
+        _candidates(_V6_RE.finditer(text, 0, end), _v6_of, limit),
     ]
     stops = [stop for _, stop in passes if stop is not None]
     lists = [cands for cands, _ in passes]
