@@ -69,3 +69,20 @@ def test_check_raises_without_the_password() -> None:
     assert isinstance(exc.value, ValueError)
     good = passwords.generate()
     assert passwords.check(good) == good
+
+
+def test_generate_gives_up_loudly_when_the_checker_refuses_everything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Bounded draws: a broken checker is an error, never an endless loop (a hung provisioning).
+    calls: list[str] = []
+
+    def refuse(password: str, **_: object) -> list[str]:
+        calls.append(password)
+        return ["refused"]
+
+    monkeypatch.setattr(passwords, "problems", refuse)
+    with pytest.raises(RuntimeError, match="no acceptable password in 1000 draws") as err:
+        passwords.generate()
+    assert len(calls) == 1000
+    assert not any(pw in str(err.value) for pw in calls)  # no candidate leaks into the message
