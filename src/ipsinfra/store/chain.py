@@ -62,6 +62,8 @@ MIN_KEY_BYTES = 16
 STATE_ACTION = "state.set"
 MIGRATE_ACTION = "journal.migrate"
 _ANCHOR_RE = re.compile(r"(\d{1,18}):([0-9a-f]{64})")
+# what an unparsable state value reads as: never equal to a value a line recorded
+_NOT_JSON = object()
 
 
 class Anchor(BaseModel):
@@ -358,7 +360,7 @@ class ChainWalk:
             try:
                 value: Any = json.loads(r["value"])
             except (ValueError, TypeError):
-                value = None
+                value = _NOT_JSON  # equal to no chained value, not even a null one
             if (line["target"], line["ts"], line["after"]) != (r["key"], r["ts"], value):
                 self.problems.append(f"{label}: differs from its chained line seq {seq} (row edited)")
         self.problems.extend(
