@@ -264,3 +264,104 @@ def test_malformed_rule_data_names_the_error() -> None:
     with pytest.raises(InvalidInput) as exc:
         RuleSet({})
     assert str(exc.value) == "rules: value KeyError: the rule data is malformed: 'categories'"
+
+
+# --------------------------------------------------- report types and cases (issue 21's classify, issue 23)
+
+
+def typed_rules() -> RuleSet:
+    """Three categories whose severity order is not their alphabetical order, and two general types."""
+    return RuleSet(
+        {
+            "categories": [
+                {"name": "zeta", "severity": 3, "immediate": False, "patterns": [r"\bzzz\b"]},
+                {"name": "yank", "severity": 2, "immediate": False, "patterns": [r"\byyy\b"]},
+                {"name": "alpha", "severity": 1, "immediate": False, "patterns": [r"\baaa\b"]},
+            ],
+            "report_types": {"z": "zeta", "y": "yank", "a": "alpha", "g-low": "alpha", "g-high": "zeta"},
+            "general_types": ["G-Low", "g-high"],
+        }
+    )
+
+
+def case(ip: str, report_type: str | None, **kw: object) -> dict[str, object]:
+    return {"ip": ip, "scheme": "csv", "report_type": report_type, **kw}
+
+
+def test_the_most_severe_row_decides_and_the_others_are_listed_by_severity() -> None:
+    cases = [case("192.0.2.1", "a"), case("192.0.2.2", "y"), case("192.0.2.3", "z"), case("192.0.2.4", "a")]
+    v = classify(complaint("see the report", cases=cases), T0, rules=typed_rules())
+    assert v.category == "zeta"
+    assert v.reasons[:2] == [
+        "report type 'z' (csv) means zeta",
+        "other rows of the report (less severe): yank, alpha",
+    ]
+    assert not any("also names" in r for r in v.reasons)  # no keyword in the text
+
+
+def test_an_unknown_row_type_does_not_hide_the_rows_after_it() -> None:
+    cases = [case("192.0.2.1", "weird"), case("192.0.2.2", "y")]
+    v = classify(complaint("see the report", cases=cases), T0, rules=typed_rules())
+    assert v.category == "yank"
+    assert v.reasons[0] == "report type 'y' (csv) means yank"
+
+
+def test_general_types_decide_by_severity_only_without_a_keyword() -> None:
+    cases = [case("192.0.2.1", "g-low"), case("192.0.2.2", "G-HIGH")]
+    r = typed_rules()
+    assert r.map_type(None, "g-low") == ("alpha", False)  # the rule data's case does not matter
+    assert r.map_type("csv", " z ") == ("zeta", True)
+    v = classify(complaint("see the report", cases=cases), T0, rules=r)
+    assert (v.category, v.reasons[0]) == ("zeta", "report type 'G-HIGH' (csv) means zeta")
+    assert classify(complaint("see the report: aaa", cases=cases), T0, rules=r).category == "alpha"
+
+
+def test_each_case_gets_its_own_verdict_with_what_the_row_said() -> None:
+    seen = dt.datetime(2026, 3, 3, 1, 2, 3, tzinfo=dt.UTC)
+    cases = [
+        case("192.0.2.1", "y", observed_at=seen, evidence="row 1"),
+        case("2001:db8::1", None, evidence="row 2"),  # no type: the text (yyy? no: aaa) decides
+    ]
+    c = complaint("see the report; aaa", cases=cases, dc_reaction_hours=6)
+    v = classify(c, T0, rules=typed_rules())
+    assert [cv.model_dump() for cv in v.cases] == [
+        {
+            "ip": "192.0.2.1",
+            "scheme": "csv",
+            "report_type": "y",
+            "category": "yank",
+            "immediate": False,
+            "deadline": T0 + dt.timedelta(hours=6),
+            "observed_at": seen,
+            "reason": "report type 'y' (csv) means yank",
+            "evidence": "row 1",
+        },
+        {
+            "ip": "2001:db8::1",
+            "scheme": "csv",
+            "report_type": None,
+            "category": "alpha",
+            "immediate": False,
+            "deadline": T0 + dt.timedelta(hours=6),
+            "observed_at": None,
+            "reason": "matched alpha: 'aaa'",
+            "evidence": "row 2",
+        },
+    ]
+
+
+def test_a_complaint_level_arf_type_is_read_in_arfs_vocabulary() -> None:
+    # "auth-failure" is only in the ARF map (-> other, and it decides): the text's "spam" does not win
+    arf = complaint("spam spam spam", report_type="auth-failure", format=ComplaintFormat.ARF)
+    v = classify(arf, T0)
+    assert v.category == "other"
+    assert v.reasons[0] == "report type 'auth-failure' (arf) means other"
+    assert v.reasons[1] == "the text also names spam; the report's own type decides"
+
+
+def test_an_aware_received_time_keeps_its_zone() -> None:
+    msk = dt.timezone(dt.timedelta(hours=3))
+    at = dt.datetime(2026, 3, 3, 15, 0, tzinfo=msk)  # 12:00 UTC
+    v = classify("something odd", at)
+    assert v.deadline == T0 + dt.timedelta(hours=24)
+    assert v.deadline.utcoffset() == dt.timedelta(hours=3)

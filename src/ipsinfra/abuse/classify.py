@@ -32,6 +32,7 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -377,11 +378,12 @@ def _deadline(
     )
 
 
-@functools.lru_cache(maxsize=8)
-def _text_matches(rules: RuleSet, body: str) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+def _scan_text(rules: RuleSet, body: str) -> tuple[Mapping[str, tuple[str, ...]], frozenset[str]]:
     """The keyword hits per category (distinct phrases, in order) and the negated mentions.
 
-    Cached: a report of many cases is classified once per IP over the same text.
+    Called through :func:`_text_matches`, its cache: a report of many cases is
+    classified once per IP over the same text. (Undecorated, so mutation testing
+    reaches it; read-only results, so a cached answer cannot be changed.)
     """
     cleaned = body
     for pattern in rules.ignore:
@@ -404,4 +406,7 @@ def _text_matches(rules: RuleSet, body: str) -> tuple[dict[str, tuple[str, ...]]
                 if phrase.lower() not in seen and len(seen) < _MAX_PHRASES:  # a set, not a list scan
                     seen.add(phrase.lower())
                     found.append(phrase)
-    return {k: tuple(v) for k, v in hits.items()}, frozenset(negated)
+    return MappingProxyType({k: tuple(v) for k, v in hits.items()}), frozenset(negated)
+
+
+_text_matches = functools.lru_cache(maxsize=8)(_scan_text)
