@@ -84,6 +84,21 @@ def warn_deprecated(old: str, new: str) -> None:
     print(f"ipsinfra: warning: {old} is deprecated; use {new}", file=sys.stderr)
 
 
+def _bar(quiet: bool, *counts: TextColumn) -> Progress | None:
+    """A transient spinner on stderr (``counts`` between text and time), or ``None`` when not shown."""
+    console = _stderr()
+    if quiet or settings.quiet or not console.is_terminal:
+        return None
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        *counts,
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
 @contextlib.contextmanager
 def progress(message: str, *, quiet: bool = False) -> Iterator[Callable[[str], None]]:
     """A spinner with the elapsed time on stderr while ``message`` runs; yields ``update(text)``.
@@ -92,17 +107,10 @@ def progress(message: str, *, quiet: bool = False) -> Iterator[Callable[[str], N
     command) is given: pipes, CI logs and ``--json`` consumers see nothing.
     stdout is never touched.
     """
-    console = _stderr()
-    if quiet or settings.quiet or not console.is_terminal:
+    bar = _bar(quiet)
+    if bar is None:
         yield lambda _text: None
         return
-    bar = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
     task = bar.add_task(message, total=None)
     with bar:
         yield lambda text: bar.update(task, description=text)
@@ -111,18 +119,10 @@ def progress(message: str, *, quiet: bool = False) -> Iterator[Callable[[str], N
 @contextlib.contextmanager
 def counted_progress(message: str, total: int, *, quiet: bool = False) -> Iterator[Callable[[str], None]]:
     """Like :func:`progress` with a bar over ``total`` items; each ``advance(text)`` is one item done."""
-    console = _stderr()
-    if quiet or settings.quiet or not console.is_terminal:
+    bar = _bar(quiet, TextColumn("{task.completed}/{task.total}"))
+    if bar is None:
         yield lambda _text: None
         return
-    bar = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
     task = bar.add_task(message, total=total)
     with bar:
         yield lambda text: bar.update(task, advance=1, description=f"{message}: {text}")

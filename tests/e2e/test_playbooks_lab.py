@@ -24,6 +24,7 @@ from ipsinfra.lab.fleet import Lab
 from ipsinfra.models import VdsState
 from ipsinfra.playbooks import PlaybookResult
 from tests.conftest import missing
+from tests.playbookruns import changed, journal_lines
 
 pytestmark = [pytest.mark.qemu, pytest.mark.root, pytest.mark.slow]
 
@@ -67,15 +68,6 @@ class Runs:
 @pytest.fixture
 def runs(lab: Lab, tmp_path: Path) -> Runs:
     return Runs(lab, tmp_path)
-
-
-def changed(result: PlaybookResult) -> int:
-    return result.hosts["localhost"].changed
-
-
-def journal_lines(lab: Lab) -> int:
-    with lab.journal() as journal:
-        return len(journal.entries())
 
 
 def files_containing(root: Path, needle: str) -> list[Path]:

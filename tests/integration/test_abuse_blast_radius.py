@@ -12,7 +12,6 @@ import datetime as dt
 import io
 import ipaddress
 import json
-import uuid
 import zipfile
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -27,14 +26,15 @@ from ipsinfra.abuse import dnsbl
 from ipsinfra.abuse.handle import confirm_proposal, handle_complaint
 from ipsinfra.abuse.policy import PROPOSAL_PREFIX
 from ipsinfra.errors import InvalidInput
-from ipsinfra.hypervisors import DriverPool, HypervisorDriver, domxml
+from ipsinfra.hypervisors import DriverPool, HypervisorDriver
 from ipsinfra.hypervisors.libvirt import LibvirtDriver
 from ipsinfra.inventory import Fleet
 from ipsinfra.journal import Journal
 from ipsinfra.lab.dns import DnsTestServer
-from ipsinfra.models import Client, Nic, Node, Site, VdsSpec, VdsState
+from ipsinfra.models import Client, Node, Site, VdsState
 from tests.contract.base import spec_for
 from tests.contract.test_libvirt_testdriver import test_node
+from tests.nodefile import node_file
 
 ZONE = "zen.test.example"
 ABUSE = "abuse@ips.example"
@@ -439,29 +439,7 @@ def test_check_proposes_without_storing(lab: TestFleet, journal: Journal) -> Non
 
 def _node_file(tmp_path: Path, name: str, ip: str, vds: list[tuple[int, str]]) -> Path:
     """A test:/// node file whose domains exist at every open (each CLI run opens it anew)."""
-    main_ip = ipaddress.ip_address(ip)
-    domains = []
-    for order, vip in vds:
-        spec = VdsSpec(
-            name=naming.vps_name(order, main_ip),
-            vcpus=2,
-            cpuset="1-3",
-            memory_mib=64,
-            nics=[Nic(mac=f"52:54:00:00:{order % 256:02x}:01", bridge="br0")],
-            ips=[ipaddress.ip_address(vip)],
-            vnc_listen=ipaddress.ip_address("127.0.0.1"),
-            autostart=True,
-        )
-        xml = domxml.build_domain(spec, domain_type="test")
-        domains.append(xml.replace("</name>", f"</name><uuid>{uuid.UUID(int=order)}</uuid>", 1))
-    path = tmp_path / f"{name}.xml"
-    path.write_text(
-        "<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>8</cores><threads>1</threads>"
-        "<active>8</active><mhz>2400</mhz><model>x86_64</model></cpu>"
-        f"<memory>{16 * 1024 * 1024}</memory>{''.join(domains)}</node>",
-        encoding="utf-8",
-    )
-    return path
+    return node_file(tmp_path, name, ip, vds, vcpus=2, autostart=True)
 
 
 def write_host_vars(path: Path, data: dict[str, Any]) -> None:

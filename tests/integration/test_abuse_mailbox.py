@@ -107,21 +107,61 @@ def imap_args(server: DovecotServer, *extra: str) -> list[str]:
     return [server.url(), "--ca-file", str(server.ca_file), *extra]
 
 
+@pytest.fixture
+def imap_password(site: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The IMAP password in $IPSINFRA_IMAP_PASSWORD (set after ``site`` clears it)."""
+    monkeypatch.setenv("IPSINFRA_IMAP_PASSWORD", PASSWORD)
+
+
+@pytest.fixture
+def imap(dovecot: DovecotServer, imap_password: None) -> DovecotServer:
+    """The Dovecot server, its password in $IPSINFRA_IMAP_PASSWORD."""
+    return dovecot
+
+
+def watch(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str], source: str | list[str], *extra: str
+) -> tuple[int, str, str]:
+    """``ipsinfra abuse watch SOURCE`` on the site's inventory, journal and outbox, then ``extra``."""
+    sources = [source] if isinstance(source, str) else source
+    return run(["abuse", "watch", *sources, *site["args"], *extra], capsys)
+
+
+def assert_nothing_new(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str], source: str | list[str], label: str, *extra: str
+) -> str:
+    """A second run finds nothing to do: exit 0 and one line naming the source (``label``); its output."""
+    rc, out, err = watch(site, capsys, source, *extra)
+    assert (rc, out.strip()) == (0, f"{label}: nothing new"), out + err
+    return out + err
+
+
+def password_file(tmp_path: Path, mode: int) -> Path:
+    secret = tmp_path / "imap.pw"
+    secret.write_text(PASSWORD + "\n", encoding="utf-8")
+    secret.chmod(mode)
+    return secret
+
+
+def maildir(tmp_path: Path, *raws: bytes) -> tuple[Path, list[str]]:
+    """``tmp_path/Maildir`` holding ``raws`` as new mail; its folder and the messages' keys."""
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    keys = [box.add(raw) for raw in raws]
+    box.close()
+    return tmp_path / "Maildir", keys
+
+
 # --------------------------------------------------------------------------- IMAP
 
 
 def test_watch_imap_handles_new_mail_once_marks_it_and_a_second_run_does_nothing(
-    dovecot: DovecotServer,
-    site: dict[str, Any],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    imap: DovecotServer, site: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("IPSINFRA_IMAP_PASSWORD", PASSWORD)
-    dovecot.append(zeus_one(IPS[5], "zeus-1@dc-lab.example"), when=ARRIVED)
-    dovecot.append(spam(IPS[0], "spam-1@spamcop.example"), when=ARRIVED)
-    dovecot.append(spam("192.0.2.200", "spam-2@spamcop.example"), when=ARRIVED)  # not ours
+    imap.append(zeus_one(IPS[5], "zeus-1@dc-lab.example"), when=ARRIVED)
+    imap.append(spam(IPS[0], "spam-1@spamcop.example"), when=ARRIVED)
+    imap.append(spam("192.0.2.200", "spam-2@spamcop.example"), when=ARRIVED)  # not ours
 
-    rc, out, err = run(["abuse", "watch", *imap_args(dovecot), *site["args"], "--json"], capsys)
+    rc, out, err = watch(site, capsys, imap_args(imap), "--json")
     assert rc == 0, out + err
     report = json.loads(out)
     assert [m["status"] for m in report["messages"]] == ["done", "done", "done"]
@@ -133,7 +173,7 @@ def test_watch_imap_handles_new_mail_once_marks_it_and_a_second_run_does_nothing
     assert {dt.datetime.fromisoformat(m["received_at"]) for m in report["messages"]} == {ARRIVED}
     assert report["summary"].endswith(": 3 done") and report["exit_code"] == 0
     # Marked on the server, as a person's mail client would see it.
-    assert dovecot.flags() == [{DONE}, {DONE}, {DONE}]
+    assert imap.flags() == [{DONE}, {DONE}, {DONE}]
     [block] = journal_actions(site["journal"], "vds.block")
     assert block.target == "kvm3/VPS4005(3.13)"
     assert len(journal_actions(site["journal"], "abuse.mail")) == 3
@@ -150,13 +190,11 @@ def test_watch_imap_handles_new_mail_once_marks_it_and_a_second_run_does_nothing
     assert letters and any("client_ticket" in name for name in letters), letters
     outbox_before = sorted(site["outbox"].iterdir())
 
-    rc, out, err = run(["abuse", "watch", *imap_args(dovecot), *site["args"]], capsys)
-    assert rc == 0, out + err
-    assert out.strip() == f"{dovecot.url()}: nothing new"
+    output = assert_nothing_new(site, capsys, imap_args(imap), imap.url())
     assert len(journal_actions(site["journal"], "vds.block")) == 1
     assert len(journal_actions(site["journal"], "abuse.mail")) == 3
     assert sorted(site["outbox"].iterdir()) == outbox_before
-    assert PASSWORD not in out + err
+    assert PASSWORD not in output
     with Journal(site["journal"]) as jr:
         assert PASSWORD not in json.dumps([e.model_dump(mode="json") for e in jr.entries()])
 
@@ -164,51 +202,40 @@ def test_watch_imap_handles_new_mail_once_marks_it_and_a_second_run_does_nothing
 def test_watch_imap_moves_to_the_done_folder_and_sets_seen(
     dovecot: DovecotServer, site: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    secret = tmp_path / "imap.pw"
-    secret.write_text(PASSWORD + "\n", encoding="utf-8")
-    secret.chmod(0o600)
+    secret = password_file(tmp_path, 0o600)
     dovecot.append(spam(IPS[1], "spam-9@spamcop.example"))
-    args = ["abuse", "watch", *imap_args(dovecot, "--password-file", str(secret)), *site["args"]]
-    rc, out, err = run([*args, "--done-folder", "Done", "--seen"], capsys)
+    source = imap_args(dovecot, "--password-file", str(secret))
+    rc, out, err = watch(site, capsys, source, "--done-folder", "Done", "--seen")
     assert rc == 0, out + err
     assert dovecot.flags() == []
     assert dovecot.flags("Done") == [{DONE, "\\Seen"}]
 
 
 def test_the_same_complaint_twice_acts_once(
-    dovecot: DovecotServer,
-    site: dict[str, Any],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    imap: DovecotServer, site: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Forwarded twice (two copies, one Message-ID): one block, one set of letters; both marked."""
-    monkeypatch.setenv("IPSINFRA_IMAP_PASSWORD", PASSWORD)
     raw = zeus_one(IPS[5], "twice@dc-lab.example")
-    dovecot.append(raw)
-    dovecot.append(b"X-Forwarded-By: a colleague\r\n" + raw)
-    rc, out, err = run(["abuse", "watch", *imap_args(dovecot), *site["args"], "--json"], capsys)
+    imap.append(raw)
+    imap.append(b"X-Forwarded-By: a colleague\r\n" + raw)
+    rc, out, err = watch(site, capsys, imap_args(imap), "--json")
     assert rc == 0, out + err
     statuses = [m["status"] for m in json.loads(out)["messages"]]
     assert statuses == ["done", "duplicate"]
     assert len(journal_actions(site["journal"], "vds.block")) == 1
     tickets = [p for p in site["outbox"].iterdir() if "client_ticket" in p.name]
     assert len(tickets) == 1
-    assert dovecot.flags() == [{DONE}, {DONE}]
+    assert imap.flags() == [{DONE}, {DONE}]
 
 
 def test_a_broken_message_among_good_ones_is_reported_and_marked_failed_not_done(
-    dovecot: DovecotServer,
-    site: dict[str, Any],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    imap: DovecotServer, site: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("IPSINFRA_IMAP_PASSWORD", PASSWORD)
-    dovecot.append(spam(IPS[0], "good-1@spamcop.example"))
-    dovecot.append(hostile_mail.nested_multipart(depth=100))  # deeper than the intake's limit of 32
-    dovecot.append(spam(IPS[1], "big@spamcop.example")[:-2] + b"x" * 70_000 + b"\r\n")  # past --max-bytes
-    dovecot.append(spam(IPS[2], "good-2@spamcop.example"))
-    args = ["abuse", "watch", *imap_args(dovecot), *site["args"], "--max-bytes", "65536"]
-    rc, out, err = run(args, capsys)
+    imap.append(spam(IPS[0], "good-1@spamcop.example"))
+    imap.append(hostile_mail.nested_multipart(depth=100))  # deeper than the intake's limit of 32
+    imap.append(spam(IPS[1], "big@spamcop.example")[:-2] + b"x" * 70_000 + b"\r\n")  # past --max-bytes
+    imap.append(spam(IPS[2], "good-2@spamcop.example"))
+    rc, out, err = watch(site, capsys, imap_args(imap), "--max-bytes", "65536")
     assert rc == 1, out + err
     assert "Traceback" not in out + err
     lines = out.splitlines()
@@ -216,25 +243,20 @@ def test_a_broken_message_among_good_ones_is_reported_and_marked_failed_not_done
     assert any("rejected: " in line and "nested deeper than the limit of 32" in line for line in lines), out
     assert any("rejected: " in line and "larger than the limit of 65536 bytes" in line for line in lines), out
     assert lines[-1].endswith(": 2 done, 2 rejected")
-    assert dovecot.flags() == [{DONE}, {FAILED}, {FAILED}, {DONE}]
+    assert imap.flags() == [{DONE}, {FAILED}, {FAILED}, {DONE}]
     refused = [e for e in journal_actions(site["journal"], "abuse.mail") if e.result == "refused"]
     assert len(refused) == 2
 
-    rc, out, err = run(["abuse", "watch", *imap_args(dovecot), *site["args"], "--max-bytes", "65536"], capsys)
-    assert (rc, out.strip()) == (0, f"{dovecot.url()}: nothing new"), err
+    assert_nothing_new(site, capsys, imap_args(imap), imap.url(), "--max-bytes", "65536")
 
 
 def test_check_and_fetch_change_nothing(
-    dovecot: DovecotServer,
-    site: dict[str, Any],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    imap: DovecotServer, site: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("IPSINFRA_IMAP_PASSWORD", PASSWORD)
-    dovecot.append(zeus_one(IPS[5], "zeus-c@dc-lab.example"), when=ARRIVED)
-    dovecot.append(spam(IPS[0], "spam-c@spamcop.example"), when=ARRIVED)
+    imap.append(zeus_one(IPS[5], "zeus-c@dc-lab.example"), when=ARRIVED)
+    imap.append(spam(IPS[0], "spam-c@spamcop.example"), when=ARRIVED)
 
-    rc, out, err = run(["abuse", "fetch", *imap_args(dovecot), "--json"], capsys)
+    rc, out, err = run(["abuse", "fetch", *imap_args(imap), "--json"], capsys)
     assert rc == 1, out + err  # an immediate complaint is waiting
     found = json.loads(out)["messages"]
     assert [(m["status"], m["category"], m["immediate"]) for m in found] == [
@@ -246,76 +268,68 @@ def test_check_and_fetch_change_nothing(
 
     record = site["inventory"] / "host_vars" / "VPS4005-3-13.yml"
     before = record.read_text(encoding="utf-8")
-    rc, out, err = run(["abuse", "watch", *imap_args(dovecot), *site["args"], "--check"], capsys)
+    rc, out, err = watch(site, capsys, imap_args(imap), "--check")
     assert rc == 0, out + err
     assert f"{IPS[5]} (VPS4005(3.13)): checked" in out and "(--check: nothing changed)" in out
     # What the write-back would do, as a diff; the file is as it was.
     assert "  inventory would update: host_vars/VPS4005-3-13.yml" in out.splitlines()
     assert "    +blocked: true" in out.splitlines()
     assert record.read_text(encoding="utf-8") == before
-    assert dovecot.flags() == [set(), set()]
+    assert imap.flags() == [set(), set()]
     assert not site["outbox"].exists() or not list(site["outbox"].iterdir())
     assert journal_actions(site["journal"], "vds.block") == []
     assert journal_actions(site["journal"], "abuse.mail") == []
 
-    rc, out, err = run(["abuse", "watch", *imap_args(dovecot), *site["args"]], capsys)
+    rc, out, err = watch(site, capsys, imap_args(imap))
     assert rc == 0 and out.splitlines()[-1].endswith(": 2 done"), out + err
 
 
 def test_a_proposal_waits_for_a_person_exit_1_and_is_not_proposed_again(
-    dovecot: DovecotServer,
-    site: dict[str, Any],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    imap: DovecotServer, site: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("IPSINFRA_IMAP_PASSWORD", PASSWORD)
-    dovecot.append(message("someone@evil.example", "Zeus", f"Zeus malware on {IPS[3]}", "p@evil.example"))
-    rc, out, err = run(["abuse", "watch", *imap_args(dovecot), *site["args"]], capsys)
+    imap.append(message("someone@evil.example", "Zeus", f"Zeus malware on {IPS[3]}", "p@evil.example"))
+    rc, out, err = watch(site, capsys, imap_args(imap))
     assert rc == 1, out + err
     pid = out.split("PROPOSAL ", 1)[1].split(":")[0]
     assert f"ipsinfra abuse handle --confirm {pid}" in out and "proposal(s) waiting: " + pid in out
     assert journal_actions(site["journal"], "vds.block") == []
-    assert dovecot.flags() == [{DONE}]
-    rc, out, err = run(["abuse", "watch", *imap_args(dovecot), *site["args"]], capsys)
+    assert imap.flags() == [{DONE}]
+    rc, out, err = watch(site, capsys, imap_args(imap))
     assert (rc, len(journal_actions(site["journal"], "abuse.proposal"))) == (0, 1), out + err
 
 
 # --------------------------------------------------------------------------- IMAP failures: exit 2
 
 
+@pytest.mark.usefixtures("imap_password")
 def test_an_unreachable_server_exits_2_naming_it(
-    site: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("IPSINFRA_IMAP_PASSWORD", PASSWORD)
     port = free_port()  # nobody listens there
     url = f"imaps://abuse@127.0.0.1:{port}/INBOX"
-    rc, _, err = run(["abuse", "watch", url, *site["args"]], capsys)
+    rc, _, err = watch(site, capsys, url)
     assert rc == 2
     assert err.strip() == f"ipsinfra: error: {url}: unreachable: Connection refused"
     assert not site["journal"].exists() or journal_actions(site["journal"], "abuse.mail") == []
 
 
 def test_a_certificate_from_another_ca_exits_2_certificate_verify_failed(
-    dovecot: DovecotServer,
-    site: dict[str, Any],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    imap: DovecotServer, site: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("IPSINFRA_IMAP_PASSWORD", PASSWORD)
-    dovecot.append(spam(IPS[0], "never-read@spamcop.example"))
-    _, other_ca = make_ca(dovecot.root, "another-ca")
+    imap.append(spam(IPS[0], "never-read@spamcop.example"))
+    _, other_ca = make_ca(imap.root, "another-ca")
     for extra in (
         ["--ca-file", str(other_ca)],
         [],
     ):  # a private CA that is not the server's; the system's CAs
-        rc, out, err = run(["abuse", "watch", dovecot.url(), *extra, *site["args"]], capsys)
+        rc, out, err = watch(site, capsys, [imap.url(), *extra])
         assert rc == 2, out + err
         [line] = err.strip().splitlines()
-        assert line.startswith(f"ipsinfra: error: {dovecot.url()}: certificate verify failed: "), line
+        assert line.startswith(f"ipsinfra: error: {imap.url()}: certificate verify failed: "), line
         assert "unable to get local issuer certificate" in line
-    login_lines = [x for x in dovecot.log.read_text().splitlines() if "Login: user=<abuse>" in x]
+    login_lines = [x for x in imap.log.read_text().splitlines() if "Login: user=<abuse>" in x]
     assert len(login_lines) == 1  # the fixture's own APPEND: no password was sent to an unverified server
-    assert dovecot.flags() == [set()]
+    assert imap.flags() == [set()]
 
 
 def test_a_wrong_password_exits_2_without_showing_it(
@@ -325,7 +339,7 @@ def test_a_wrong_password_exits_2_without_showing_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("IPSINFRA_IMAP_PASSWORD", "Not-the-password-123")
-    rc, out, err = run(["abuse", "watch", *imap_args(dovecot), *site["args"]], capsys)
+    rc, out, err = watch(site, capsys, imap_args(dovecot))
     assert rc == 2
     assert (
         err.startswith(f"ipsinfra: error: {dovecot.url()}: login refused: ") and "AUTHENTICATIONFAILED" in err
@@ -343,15 +357,11 @@ def test_a_wrong_password_exits_2_without_showing_it(
         ("pop3://abuse@127.0.0.1", "not imaps://"),
     ],
 )
+@pytest.mark.usefixtures("imap_password")
 def test_a_bad_source_exits_2_and_never_echoes_a_password(
-    site: dict[str, Any],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    source: str,
-    expect: str,
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str], source: str, expect: str
 ) -> None:
-    monkeypatch.setenv("IPSINFRA_IMAP_PASSWORD", PASSWORD)
-    rc, out, err = run(["abuse", "watch", source, *site["args"]], capsys)
+    rc, out, err = watch(site, capsys, source)
     assert rc == 2 and expect in err and len(err.strip().splitlines()) == 1, err
     assert "Sup3r-secret-pw" not in out + err
 
@@ -359,14 +369,10 @@ def test_a_bad_source_exits_2_and_never_echoes_a_password(
 def test_a_password_file_others_can_read_is_refused(
     dovecot: DovecotServer, site: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    secret = tmp_path / "imap.pw"
-    secret.write_text(PASSWORD + "\n", encoding="utf-8")
-    secret.chmod(0o644)
-    rc, _, err = run(
-        ["abuse", "watch", *imap_args(dovecot, "--password-file", str(secret)), *site["args"]], capsys
-    )
+    secret = password_file(tmp_path, 0o644)
+    rc, _, err = watch(site, capsys, imap_args(dovecot, "--password-file", str(secret)))
     assert rc == 2 and "mode 0644 lets others read it; chmod 600" in err
-    rc, _, err = run(["abuse", "watch", *imap_args(dovecot), *site["args"]], capsys)
+    rc, _, err = watch(site, capsys, imap_args(dovecot))
     assert rc == 2 and "set $IPSINFRA_IMAP_PASSWORD or give --password-file" in err
 
 
@@ -376,20 +382,20 @@ def test_a_password_file_others_can_read_is_refused(
 def test_watch_maildir_moves_new_to_cur_and_a_second_run_does_nothing(
     site: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
-    good = box.add(zeus_one(IPS[5], "md-zeus@dc-lab.example"))
-    spam_key = box.add(spam(IPS[0], "md-spam@spamcop.example"))
-    broken = box.add(hostile_mail.nested_multipart(depth=100))
-    read = box.add(spam(IPS[1], "md-read@spamcop.example"))
-    box.close()
-    md = tmp_path / "Maildir"
+    md, [good, spam_key, broken, read] = maildir(
+        tmp_path,
+        zeus_one(IPS[5], "md-zeus@dc-lab.example"),
+        spam(IPS[0], "md-spam@spamcop.example"),
+        hostile_mail.nested_multipart(depth=100),
+        spam(IPS[1], "md-read@spamcop.example"),
+    )
     # Someone read one message in a mail client (moved to cur/, Seen): not ours to take.
     os.rename(md / "new" / read, md / "cur" / f"{read}:2,S")
     when = ARRIVED.timestamp()
     os.utime(md / "new" / spam_key, (when, when))
     source = f"maildir:{md}"
 
-    rc, out, err = run(["abuse", "watch", source, *site["args"], "--json"], capsys)
+    rc, out, err = watch(site, capsys, source, "--json")
     assert rc == 1, out + err  # the broken one
     by_id = {m["id"].rsplit("#", 1)[1]: m for m in json.loads(out)["messages"]}
     assert set(by_id) == {good, spam_key, broken}
@@ -403,8 +409,7 @@ def test_watch_maildir_moves_new_to_cur_and_a_second_run_does_nothing(
         [f"{good}:2,S", f"{spam_key}:2,S", f"{broken}:2,FS", f"{read}:2,S"]
     )
 
-    rc, out, err = run(["abuse", "watch", source, *site["args"]], capsys)
-    assert (rc, out.strip()) == (0, f"{source}: nothing new"), err
+    assert_nothing_new(site, capsys, source, source)
     assert len(journal_actions(site["journal"], "vds.block")) == 1
 
 
@@ -428,9 +433,9 @@ def test_watch_mbox_acts_once_by_the_store_and_takes_the_from_line_date(
     assert [m["status"] for m in found] == ["new"] * 3
     assert dt.datetime.fromisoformat(found[1]["received_at"]) == ARRIVED
 
-    rc, out, err = run(["abuse", "watch", source, *site["args"]], capsys)
+    rc, out, err = watch(site, capsys, source)
     assert rc == 0 and out.splitlines()[-1] == f"{source}: 3 done", out + err
-    rc, out, err = run(["abuse", "watch", source, *site["args"]], capsys)
+    rc, out, err = watch(site, capsys, source)
     assert (rc, out.strip()) == (0, f"{source}: nothing new (3 processed before)"), err
     assert len(journal_actions(site["journal"], "vds.block")) == 1
     assert len(journal_actions(site["journal"], "abuse.mail")) == 3
@@ -443,9 +448,9 @@ def test_watch_mbox_acts_once_by_the_store_and_takes_the_from_line_date(
 def test_a_missing_maildir_or_mbox_exits_2(
     site: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    rc, _, err = run(["abuse", "watch", f"maildir:{tmp_path / 'nope'}", *site["args"]], capsys)
+    rc, _, err = watch(site, capsys, f"maildir:{tmp_path / 'nope'}")
     assert rc == 2 and "not a Maildir (no new/ folder)" in err
-    rc, _, err = run(["abuse", "watch", f"mbox:{tmp_path / 'nope.mbox'}", *site["args"]], capsys)
+    rc, _, err = watch(site, capsys, f"mbox:{tmp_path / 'nope.mbox'}")
     assert rc == 2 and "no such file" in err
 
 
@@ -478,17 +483,16 @@ def test_a_report_sent_again_under_a_new_message_id_is_a_duplicate_by_its_rows(
     site: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     rows = [("2026-12-05 03:12:44", IPS[0]), ("2026-12-05 03:14:02", "192.0.2.11")]
-    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
-    keys = [
-        box.add(shadowserver("ss-1@shadowserver.example", rows)),
-        box.add(shadowserver("ss-1-resent@shadowserver.example", rows)),
-        box.add(shadowserver("ss-2@shadowserver.example", [*rows, ("2026-12-06 03:00:00", IPS[0])])),
-    ]
-    box.close()
+    md, keys = maildir(
+        tmp_path,
+        shadowserver("ss-1@shadowserver.example", rows),
+        shadowserver("ss-1-resent@shadowserver.example", rows),
+        shadowserver("ss-2@shadowserver.example", [*rows, ("2026-12-06 03:00:00", IPS[0])]),
+    )
     for n, key in enumerate(keys):  # arrival order: the first copy is the one acted on
         when = ARRIVED.timestamp() + 60 * n
-        os.utime(tmp_path / "Maildir" / "new" / key, (when, when))
-    rc, out, err = run(["abuse", "watch", f"maildir:{tmp_path / 'Maildir'}", *site["args"], "--json"], capsys)
+        os.utime(md / "new" / key, (when, when))
+    rc, out, err = watch(site, capsys, f"maildir:{md}", "--json")
     assert rc == 0, out + err
     messages = sorted(json.loads(out)["messages"], key=lambda m: m["message_id"])
     assert [(m["message_id"], m["status"]) for m in messages] == [
@@ -591,16 +595,14 @@ def test_one_watch_per_mailbox_at_a_time(
 
     from ipsinfra import locks
 
-    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
-    box.add(spam(IPS[0], "lock@spamcop.example"))
-    box.close()
-    source = f"maildir:{tmp_path / 'Maildir'}"
+    md, _ = maildir(tmp_path, spam(IPS[0], "lock@spamcop.example"))
+    source = f"maildir:{md}"
     name = "abuse-watch-" + hashlib.sha256(source.encode()).hexdigest()[:16]
     with locks.hold(name, "abuse watch (the previous run)", lock_dir=tmp_path / "locks"):
-        rc, out, err = run(["abuse", "watch", source, *site["args"]], capsys)
+        rc, out, err = watch(site, capsys, source)
     assert rc == 1 and f"abuse watch of {source}: busy" in err and out == "", out + err
-    assert os.listdir(tmp_path / "Maildir" / "new") != []
-    rc, out, err = run(["abuse", "watch", source, *site["args"]], capsys)
+    assert os.listdir(md / "new") != []
+    rc, out, err = watch(site, capsys, source)
     assert rc == 0 and out.splitlines()[-1].endswith(": 1 done"), out + err
 
 
@@ -614,16 +616,13 @@ def test_a_target_that_fails_its_proof_is_refused_reported_and_not_retried(
     data["nics"] = [{"mac": "52:54:00:99:99:99"}]
     write_host_vars(record, data)
     before = record.read_text(encoding="utf-8")
-    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
-    key = box.add(zeus_one(IPS[5], "refused@dc-lab.example"))
-    box.close()
-    source = f"maildir:{tmp_path / 'Maildir'}"
-    rc, out, err = run(["abuse", "watch", source, *site["args"]], capsys)
+    md, [key] = maildir(tmp_path, zeus_one(IPS[5], "refused@dc-lab.example"))
+    source = f"maildir:{md}"
+    rc, out, err = watch(site, capsys, source)
     assert rc == 1, out + err
     assert f"{IPS[5]} (VPS4005(3.13)): refused" in out and "PROBLEM: " in out and "52:54:00:99:99:99" in out
     assert journal_actions(site["journal"], "vds.block") == []
     assert record.read_text(encoding="utf-8") == before  # nothing blocked: nothing written back
     assert journal_actions(site["journal"], "inventory.write_back") == []
-    assert os.listdir(tmp_path / "Maildir" / "cur") == [f"{key}:2,S"]
-    rc, out, err = run(["abuse", "watch", source, *site["args"]], capsys)
-    assert (rc, out.strip()) == (0, f"{source}: nothing new"), err
+    assert os.listdir(md / "cur") == [f"{key}:2,S"]
+    assert_nothing_new(site, capsys, source, source)

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from ipsinfra import cli
 from ipsinfra.abuse import dnsbl
 from ipsinfra.abuse.policy import PROPOSAL_PREFIX, BlockBudget
 from ipsinfra.journal import Journal
@@ -37,7 +36,7 @@ from tests.integration.test_abuse_blast_radius import (
     site,
     zeus,
 )
-from tests.integration.test_abuse_mailbox import ARRIVED, zeus_one
+from tests.integration.test_abuse_mailbox import ARRIVED, run, zeus_one
 
 # One server on each node: kvm1, kvm2, kvm3.
 TARGETS = [IPS[1], IPS[3], IPS[5]]
@@ -91,12 +90,6 @@ def mbox_with(path: Path, raws: list[bytes]) -> Path:
         box.add(msg)
     box.close()
     return path
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    rc = cli.main(args)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def blocks(journal: Path) -> list[str]:

@@ -28,11 +28,9 @@ from typing import Any
 
 import pytest
 
-from ipsinfra import cli
-from ipsinfra.journal import Journal
 from tests.conftest import missing, require_binary
 from tests.integration.test_abuse_blast_radius import ABUSE, DC, IPS, _inventory, read_host_vars, zeus
-from tests.integration.test_abuse_mailbox import zeus_one
+from tests.integration.test_abuse_mailbox import journal_actions, run, zeus_one
 
 REFUSED = "host_vars/VPS4005-3-13.yml"  # the record of VPS4005(3.13), IPS[5] on kvm3
 FINE = "host_vars/VPS4003-2-12.yml"  # the record of VPS4003(2.12), IPS[3] on kvm2
@@ -80,17 +78,6 @@ def maildir_with(root: Path, raws: list[bytes]) -> Path:
     return root
 
 
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    rc = cli.main(args)
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def journal_lines(path: Path, action: str) -> list[Any]:
-    with Journal(path) as jr:
-        return list(jr.entries(action=action))
-
-
 # --------------------------------------------------------------------------- abuse watch
 
 
@@ -125,7 +112,7 @@ def test_watch_a_record_the_write_back_refuses_is_a_problem_exit_1_the_block_sta
     assert report["exit_code"] == 1 and report["summary"] == f"{source}: 2 done, 1 with problems"
 
     # The fleet changed (both blocks journalled); the refused file is byte for byte as it was.
-    assert [(b.target, b.result) for b in journal_lines(site["journal"], "vds.block")] == [
+    assert [(b.target, b.result) for b in journal_actions(site["journal"], "vds.block")] == [
         ("kvm3/VPS4005(3.13)", "ok"),
         ("kvm2/VPS4003(2.12)", "ok"),
     ]
@@ -133,19 +120,19 @@ def test_watch_a_record_the_write_back_refuses_is_a_problem_exit_1_the_block_sta
     fine = read_host_vars(site["inventory"] / FINE)
     assert (fine["blocked"], fine["blocked_reason"], fine["autostart"]) == (True, "malware", False)
     # One journal line per write-back, the failed one naming the file and the reason.
-    written = journal_lines(site["journal"], "inventory.write_back")
+    written = journal_actions(site["journal"], "inventory.write_back")
     assert [(w.result, w.detail) for w in written] == [
         ("failed", FLOW_ERROR),
         ("ok", f"inventory updated: {FINE}"),
     ]
-    mails = journal_lines(site["journal"], "abuse.mail")
+    mails = journal_actions(site["journal"], "abuse.mail")
     assert [m.result for m in mails] == ["failed", "ok"]
     assert mails[0].detail.endswith(f"; inventory NOT updated: {FLOW_ERROR}")
     # Both done: marked in the Maildir and remembered; the next run acts on neither again.
     assert os.listdir(md / "new") == [] and len(os.listdir(md / "cur")) == 2
     rc, out, err = run(["abuse", "watch", source, *site["args"]], capsys)
     assert (rc, out.strip()) == (0, f"{source}: nothing new"), err
-    assert len(journal_lines(site["journal"], "vds.block")) == 2
+    assert len(journal_actions(site["journal"], "vds.block")) == 2
 
 
 @pytest.mark.root
@@ -170,8 +157,8 @@ def test_watch_an_unwritable_inventory_prints_the_diff_to_apply_by_hand(
         assert line in diff, out
     assert lines[-1].endswith(": 1 done, 1 with problems")
     assert (site["inventory"] / REFUSED).read_text(encoding="utf-8") == before
-    assert [b.target for b in journal_lines(site["journal"], "vds.block")] == ["kvm3/VPS4005(3.13)"]
-    [line] = journal_lines(site["journal"], "inventory.write_back")
+    assert [b.target for b in journal_actions(site["journal"], "vds.block")] == ["kvm3/VPS4005(3.13)"]
+    [line] = journal_actions(site["journal"], "inventory.write_back")
     assert line.result == "failed" and line.detail == reason and line.after == {"files": [REFUSED]}
     assert os.listdir(md / "new") == []  # done: the block happened
 
@@ -188,8 +175,8 @@ def test_watch_check_names_a_record_the_write_back_would_refuse(
     # --check plans the block without its outcome: only ``blocked`` is known to change.
     by_hand = "VPS4005(3.13): blocked: true"
     assert message["problems"] == [f"inventory would not be updated: {FLOW_ERROR}; apply by hand: {by_hand}"]
-    assert journal_lines(site["journal"], "inventory.write_back") == []
-    assert journal_lines(site["journal"], "vds.block") == [] and len(os.listdir(md / "new")) == 1
+    assert journal_actions(site["journal"], "inventory.write_back") == []
+    assert journal_actions(site["journal"], "vds.block") == [] and len(os.listdir(md / "new")) == 1
 
 
 # --------------------------------------------------------------------------- abuse handle
@@ -208,9 +195,9 @@ def test_handle_json_reports_the_failed_write_back_and_exits_1(
     change = data["inventory_change"]
     assert (change["error"], change["by_hand"], change["written"]) == (FLOW_ERROR, [MUST_SAY], False)
     assert change["problem"] == f"inventory not updated: {FLOW_ERROR}; apply by hand: {MUST_SAY}"
-    [block] = journal_lines(site["journal"], "vds.block")
+    [block] = journal_actions(site["journal"], "vds.block")
     assert block.target == "kvm3/VPS4005(3.13)" and block.result == "ok"
-    [line] = journal_lines(site["journal"], "inventory.write_back")
+    [line] = journal_actions(site["journal"], "inventory.write_back")
     assert (line.result, line.detail) == ("failed", FLOW_ERROR)
 
     # The text output says the same: what the record must say, by hand.
@@ -237,7 +224,7 @@ def test_handle_writes_the_record_back_exit_0(
     # A second handling finds the record as the fleet: nothing to write, nothing to report.
     rc, out, err = run(["abuse", "handle", str(complaint), *site["args"], "--json"], capsys)
     assert rc == 0 and json.loads(out)["inventory_change"] is None, out + err
-    assert len(journal_lines(site["journal"], "inventory.write_back")) == 1
+    assert len(journal_actions(site["journal"], "inventory.write_back")) == 1
 
 
 # --------------------------------------------------------------------------- playbooks/abuse_watch.yml
@@ -269,6 +256,6 @@ def test_the_playbook_turns_red_and_reports_what_to_change_by_hand(
     stats = result.data["abuse_watch"]
     assert stats["statuses"] == ["done"] and str(stats["exit_code"]) == "1"
     assert stats["problems"] == [f"inventory not updated: {FLOW_ERROR}; apply by hand: {MUST_SAY}"]
-    assert [b.target for b in journal_lines(site["journal"], "vds.block")] == ["kvm3/VPS4005(3.13)"]
+    assert [b.target for b in journal_actions(site["journal"], "vds.block")] == ["kvm3/VPS4005(3.13)"]
     assert (site["inventory"] / REFUSED).read_text(encoding="utf-8") == refused
     assert os.listdir(md / "new") == []

@@ -29,6 +29,7 @@ from ipsinfra.playbooks import PlaybookResult
 from ipsinfra.resize import configured
 from tests.conftest import require_module
 from tests.integration.test_ansible_collection import ansible_env
+from tests.playbookruns import changed, journal_lines
 
 pytestmark = [pytest.mark.slow]
 
@@ -90,15 +91,6 @@ class Runs:
 @pytest.fixture
 def runs(lab: Lab, tmp_path: Path) -> Runs:
     return Runs(lab, tmp_path)
-
-
-def changed(result: PlaybookResult) -> int:
-    return result.hosts["localhost"].changed
-
-
-def journal_lines(lab: Lab) -> int:
-    with lab.journal() as journal:
-        return len(journal.entries())
 
 
 def test_provision_from_flat_order_twice_and_check_mode_predicts_a_size_mismatch(

@@ -32,6 +32,7 @@ from ipsinfra.network.portmap_store import (
     write_recorded,
 )
 from ipsinfra.store import Journal
+from tests.switchinv import ENV_SECRET, switch_inventory
 
 PASSWORD = "lab-pw-5b1e"
 DED1 = "52:54:00:aa:00:01"
@@ -235,23 +236,10 @@ def switch(switch_state: IosSwitchState) -> Iterator[IosSwitchServer]:
         yield srv
 
 
-def _inventory(tmp_path: Path, srv: IosSwitchServer, secret: str = "{env: IPSINFRA_TEST_SW_PW}") -> Path:
-    inv = tmp_path / "inventory"
-    (inv / "group_vars").mkdir(parents=True)
-    (inv / "host_vars").mkdir()
-    (inv / "hosts.yml").write_text(
-        "all:\n  children:\n    sites:\n      children:\n        msk1:\n          hosts:\n"
-        "            sw1-msk1:\n            ded1:\n    switches:\n      hosts:\n        sw1-msk1:\n"
-        "    dedicated:\n      hosts:\n        ded1:\n"
+def _inventory(tmp_path: Path, srv: IosSwitchServer, secret: str = ENV_SECRET) -> Path:
+    return switch_inventory(
+        tmp_path, srv, ded1=f"macs: ['{DED1}']\nswitch: sw1-msk1\nswitch_port: Gi0/5\n", secret=secret
     )
-    (inv / "group_vars" / "msk1.yml").write_text("ipsinfra_site:\n  dc: lab-dc\n")
-    (inv / "host_vars" / "sw1-msk1.yml").write_text(
-        f"ansible_host: 127.0.0.1\nansible_port: {srv.port}\nansible_user: netops\n"
-        f"platform: cisco_ios\nsecret: {secret}\n"
-        f"ssh_known_hosts: {srv.known_hosts}\n"
-    )
-    (inv / "host_vars" / "ded1.yml").write_text(f"macs: ['{DED1}']\nswitch: sw1-msk1\nswitch_port: Gi0/5\n")
-    return inv
 
 
 def test_portmap_cli_keeps_the_map_in_the_store(

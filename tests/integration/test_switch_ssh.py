@@ -25,6 +25,7 @@ from ipsinfra.network.switches import (
     set_descriptions,
     shutdown_port,
 )
+from tests.switchinv import switch_inventory
 
 PASSWORD = "lab-pw-5b1e"
 CREDS = SwitchCredentials(password=PASSWORD)
@@ -278,21 +279,7 @@ def test_portmap_cli_check_write_and_set_descriptions(
 
     from ipsinfra.network.cli import app
 
-    inv = tmp_path / "inventory"
-    (inv / "group_vars").mkdir(parents=True)
-    (inv / "host_vars").mkdir()
-    (inv / "hosts.yml").write_text(
-        "all:\n  children:\n    sites:\n      children:\n        msk1:\n          hosts:\n"
-        "            sw1-msk1:\n            ded1:\n    switches:\n      hosts:\n        sw1-msk1:\n"
-        "    dedicated:\n      hosts:\n        ded1:\n"
-    )
-    (inv / "group_vars" / "msk1.yml").write_text("ipsinfra_site:\n  dc: lab-dc\n")
-    (inv / "host_vars" / "sw1-msk1.yml").write_text(
-        f"ansible_host: 127.0.0.1\nansible_port: {server.port}\nansible_user: netops\n"
-        "platform: cisco_ios\nsecret: {env: IPSINFRA_TEST_SW_PW}\n"
-        f"ssh_known_hosts: {server.known_hosts}\n"
-    )
-    (inv / "host_vars" / "ded1.yml").write_text(f"macs: ['{DED1}']\nswitch: sw1-msk1\nswitch_port: Gi0/5\n")
+    inv = switch_inventory(tmp_path, server, ded1=f"macs: ['{DED1}']\nswitch: sw1-msk1\nswitch_port: Gi0/5\n")
     monkeypatch.setenv("IPSINFRA_TEST_SW_PW", PASSWORD)
     runner = CliRunner()
     map_file = inv / "switch_ports.msk1.yml"

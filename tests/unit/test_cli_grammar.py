@@ -18,7 +18,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -27,9 +26,10 @@ from typing import Any
 import pytest
 
 from ipsinfra import cli, inventory, naming
-from ipsinfra.hypervisors import DriverPool, domxml
+from ipsinfra.hypervisors import DriverPool
 from ipsinfra.models import Disk, Nic, Vds, VdsSpec
 from tests.conftest import require_module
+from tests.nodefile import node_file
 from tests.unit.fleetkit import fleet
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -69,27 +69,14 @@ def all_options(command: Any) -> set[str]:
 
 
 def _node_file(tmp: Path, name: str, ip: str, vds: list[tuple[int, str]]) -> Path:
-    domains = []
-    for order, vip in vds:
-        spec = VdsSpec(
-            name=naming.vps_name(order, ip),
-            vcpus=1,
-            cpuset="1-3",
-            memory_mib=64,
-            nics=[Nic(mac=f"52:54:00:00:{order % 256:02x}:01", bridge="br0")],
-            ips=[ipaddress.ip_address(vip)],
-            vnc_listen=ipaddress.ip_address("127.0.0.1"),
-        )
-        xml = domxml.build_domain(spec, domain_type="test")
-        domains.append(xml.replace("</name>", f"</name><uuid>{uuid.UUID(int=order)}</uuid>", 1))
-    path = tmp / f"{name}.xml"
-    path.write_text(
-        "<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>8</cores><threads>1</threads>"
-        "<active>8</active><mhz>2400</mhz><model>x86_64</model></cpu>"
-        f"<memory>{16 * 1024 * 1024}</memory>{''.join(domains)}</node>",
-        encoding="utf-8",
-    )
-    return path
+    return node_file(tmp, name, ip, vds)
+
+
+@pytest.fixture(autouse=True)
+def _own_lock_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands (and their subprocesses) take their per-VDS locks here, not in the
+    user's shared lock folder another test run may be holding at the same moment."""
+    monkeypatch.setenv("IPSINFRA_LOCK_DIR", str(tmp_path / "locks"))
 
 
 @pytest.fixture
@@ -577,25 +564,12 @@ def test_provision_progress_on_a_terminal_never_shows_the_password(pve: Any, tmp
 def switch_inv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Any]]:
     """One lab SSH switch (cisco_ios) where ded1's MAC is learnt on Gi0/5 with no description."""
     from ipsinfra.lab.switches import IosSwitchServer, IosSwitchState
+    from tests.switchinv import switch_inventory
 
     state = IosSwitchState(hostname="sw1-msk1", ports=[f"Gi0/{i}" for i in range(1, 9)])
     state.learn("52:54:00:aa:00:01", "Gi0/5")
     with IosSwitchServer(state, username="netops", password=SWITCH_PW) as server:
-        inv = tmp_path / "inventory"
-        (inv / "group_vars").mkdir(parents=True)
-        (inv / "host_vars").mkdir()
-        (inv / "hosts.yml").write_text(
-            "all:\n  children:\n    sites:\n      children:\n        msk1:\n          hosts:\n"
-            "            sw1-msk1:\n            ded1:\n    switches:\n      hosts:\n        sw1-msk1:\n"
-            "    dedicated:\n      hosts:\n        ded1:\n"
-        )
-        (inv / "group_vars" / "msk1.yml").write_text("ipsinfra_site:\n  dc: lab-dc\n")
-        (inv / "host_vars" / "sw1-msk1.yml").write_text(
-            f"ansible_host: 127.0.0.1\nansible_port: {server.port}\nansible_user: netops\n"
-            "platform: cisco_ios\nsecret: {env: IPSINFRA_TEST_SW_PW}\n"
-            f"ssh_known_hosts: {server.known_hosts}\n"
-        )
-        (inv / "host_vars" / "ded1.yml").write_text("macs: ['52:54:00:aa:00:01']\n")
+        inv = switch_inventory(tmp_path, server, ded1="macs: ['52:54:00:aa:00:01']\n")
         monkeypatch.setenv("IPSINFRA_TEST_SW_PW", SWITCH_PW)
         yield inv, state
 

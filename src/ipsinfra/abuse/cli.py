@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -49,11 +50,30 @@ app = typer.Typer(
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+# The options `abuse handle` and `abuse watch` share.
+AbuseFromOpt = Annotated[str, typer.Option(help="Our abuse address, the letters' sender.")]
+OutboxOpt = Annotated[Path | None, typer.Option(help="Folder the letters are written to (.eml).")]
+InventoryOpt = Annotated[Path | None, typer.Option("--inventory", "-i", help=OPTION_HELP, show_default=False)]
+JournalOpt = Annotated[str | None, typer.Option(help="Journal URL or SQLite path.")]
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     print(f"ipsinfra: error: {message}", file=sys.stderr)
     raise typer.Exit(code)
+
+
+def _dnsbl_lookup(
+    enabled: bool, dqs_key: str | None, resolver: str | None, port: int, zone: str
+) -> Callable[[str], dnsbl_module.DnsblResult] | None:
+    """The ``--dnsbl`` look-up for handling (``None`` when off); the key falls back to $IPSINFRA_DQS_KEY."""
+    if not enabled:
+        return None
+    key = dqs_key or os.environ.get("IPSINFRA_DQS_KEY") or None
+
+    def lookup(ip: str) -> dnsbl_module.DnsblResult:
+        return dnsbl_module.check(ip, resolver=resolver, port=port, zone=zone, dqs_key=key)
+
+    return lookup
 
 
 def _read_complaint(path: Path, field: str, max_bytes: int = DEFAULT_LIMITS.max_bytes) -> bytes:
@@ -192,12 +212,10 @@ def handle_cmd(
     path: Annotated[
         Path | None, typer.Argument(help="The complaint (.eml or text); '-' for stdin. Not with --confirm.")
     ] = None,
-    abuse_from: Annotated[str, typer.Option(help="Our abuse address, the letters' sender.")] = "",
-    outbox: Annotated[Path | None, typer.Option(help="Folder the letters are written to (.eml).")] = None,
-    inventory: Annotated[
-        Path | None, typer.Option("--inventory", "-i", help=OPTION_HELP, show_default=False)
-    ] = None,
-    journal: Annotated[str | None, typer.Option(help="Journal URL or SQLite path.")] = None,
+    abuse_from: AbuseFromOpt = "",
+    outbox: OutboxOpt = None,
+    inventory: InventoryOpt = None,
+    journal: JournalOpt = None,
     check: Annotated[bool, typer.Option("--check", help="Prove and plan only; change nothing.")] = False,
     lang: Annotated[str, typer.Option(help="The client's ticket language: en or ru.")] = "en",
     dc_list: Annotated[Path | None, typer.Option(help="The DC's server list, CSV ip,name (§4.4).")] = None,
@@ -253,14 +271,7 @@ def handle_cmd(
         dc_names = load_dc_names(dc_list) if dc_list is not None else None
     except InvalidInput as exc:
         _fail(str(exc))
-    lookup = None
-    if dnsbl:
-        key = dqs_key or os.environ.get("IPSINFRA_DQS_KEY") or None
-
-        def lookup(ip: str) -> dnsbl_module.DnsblResult:
-            return dnsbl_module.check(
-                ip, resolver=dnsbl_resolver, port=dnsbl_port, zone=dnsbl_zone, dqs_key=key
-            )
+    lookup = _dnsbl_lookup(dnsbl, dqs_key, dnsbl_resolver, dnsbl_port, dnsbl_zone)
 
     try:
         inventory = resolve_inventory(inventory)

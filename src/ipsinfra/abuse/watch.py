@@ -348,27 +348,19 @@ def watch(
     if "run_budget" in handle_kwargs:
         raise TypeError("watch() sets each complaint's run_budget itself: pass max_blocks")
     budget = policy.run_budget_for(fleet.sites.values(), max_blocks)
-    if check:  # reads only: no lock
+
+    def run() -> WatchReport:
         return _watch(
             mailbox, fleet, pool, journal, abuse_from, outbox, check, deliver, limits, budget, handle_kwargs
         )
+
+    if check:  # reads only: no lock
+        return run()
     source = str(mailbox.source)
     name = "abuse-watch-" + hashlib.sha256(source.encode()).hexdigest()[:16]
     try:
         with locks.hold(name, f"abuse watch {source}", lock_dir=handle_kwargs.get("lock_dir")):
-            return _watch(
-                mailbox,
-                fleet,
-                pool,
-                journal,
-                abuse_from,
-                outbox,
-                check,
-                deliver,
-                limits,
-                budget,
-                handle_kwargs,
-            )
+            return run()
     except Locked as exc:
         if name not in str(exc):
             raise  # a VDS lock from inside handling is not ours to rename

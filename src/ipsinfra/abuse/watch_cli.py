@@ -18,18 +18,28 @@ server and the reason; nothing was done).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ipsinfra.abuse import dnsbl as dnsbl_module
-from ipsinfra.abuse.cli import EXIT_BAD_INPUT, EXIT_FINDING, JsonOpt, _fail, _print_json
+from ipsinfra.abuse.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_FINDING,
+    AbuseFromOpt,
+    InventoryOpt,
+    JournalOpt,
+    JsonOpt,
+    OutboxOpt,
+    _dnsbl_lookup,
+    _fail,
+    _print_json,
+)
 from ipsinfra.abuse.intake import DEFAULT_LIMITS
 from ipsinfra.abuse.mailbox import PASSWORD_ENV, Mailbox, MailboxError, Source, open_mailbox, parse_source
 from ipsinfra.errors import InvalidInput, Locked
-from ipsinfra.inventory_source import OPTION_HELP, resolve_inventory
+from ipsinfra.inventory_source import resolve_inventory
 
 __all__ = ["fetch_cmd", "watch_cmd"]
 
@@ -138,12 +148,10 @@ def fetch_cmd(
 
 def watch_cmd(
     source: SourceArg,
-    abuse_from: Annotated[str, typer.Option(help="Our abuse address, the letters' sender.")] = "",
-    outbox: Annotated[Path | None, typer.Option(help="Folder the letters are written to (.eml).")] = None,
-    inventory: Annotated[
-        Path | None, typer.Option("--inventory", "-i", help=OPTION_HELP, show_default=False)
-    ] = None,
-    journal: Annotated[str | None, typer.Option(help="Journal URL or SQLite path.")] = None,
+    abuse_from: AbuseFromOpt = "",
+    outbox: OutboxOpt = None,
+    inventory: InventoryOpt = None,
+    journal: JournalOpt = None,
     check: Annotated[
         bool,
         typer.Option(
@@ -211,14 +219,7 @@ def watch_cmd(
         fleet = inv.load(inventory)
     except InvalidInput as exc:
         _fail(str(exc))
-    lookup = None
-    if dnsbl:
-        key = dqs_key or os.environ.get("IPSINFRA_DQS_KEY") or None
-
-        def lookup(ip: str) -> dnsbl_module.DnsblResult:
-            return dnsbl_module.check(
-                ip, resolver=dnsbl_resolver, port=dnsbl_port, zone=dnsbl_zone, dqs_key=key
-            )
+    lookup = _dnsbl_lookup(dnsbl, dqs_key, dnsbl_resolver, dnsbl_port, dnsbl_zone)
 
     mailbox = _open(
         where,
